@@ -3,3 +3,12 @@
 #![forbid(unsafe_code)]
 
 pub mod proto;
+pub mod config;
+pub mod admin;
+pub mod compression;
+pub mod exporters;
+pub mod pipeline;
+pub mod queue;
+pub mod receivers;
+pub mod signal;
+pub mod telemetry;

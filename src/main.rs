@@ -1,1 +1,113 @@
-fn main() {}
+//! The `ignis-agent` command: parse arguments, load the config, run until a
+//! signal, drain, exit.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ignis_agent::config::{self, Config};
+use ignis_agent::pipeline::Agent;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ignis-agent",
+    version,
+    about = "OpenTelemetry sidecar: receives OTLP on localhost, enriches and redacts it, delivers it to Ignis Platform",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file (YAML, shaped like the OpenTelemetry Collector's). Without
+    /// it, the built-in default runs: receive on localhost, export to debug + file.
+    #[arg(long, short, global = true, env = "IGNIS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent (the default).
+    Run,
+    /// Check a config file and report every error in it, then exit.
+    Validate,
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigErrors> {
+    match path {
+        Some(path) => config::load_file(path),
+        None => config::load_str(config::DEFAULT_CONFIG, "<built-in default>", &|name| {
+            std::env::var(name).ok()
+        }),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let loaded = load(cli.config.as_ref());
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Validate => match loaded {
+            Ok(config) => {
+                println!(
+                    "config is valid: {} receiver(s), {} exporter(s), {} pipeline(s)",
+                    config.receivers.len(),
+                    config.exporters.len(),
+                    config.pipelines.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("{} error(s)", errors.0.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run => match loaded {
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+            Ok(config) => match run(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ignis-agent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+        },
+    }
+}
+
+fn run(config: Config) -> anyhow::Result<()> {
+    ignis_agent::telemetry::init(&config.telemetry.logs);
+    // std reads the cgroup CPU quota, so a pod limited to one CPU gets one
+    // worker rather than one per host core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let agent = Agent::start(&config).await?;
+        for (receiver, address) in &agent.listening {
+            tracing::info!(%receiver, %address, "listening");
+        }
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, "ignis-agent started");
+        wait_for_signal().await?;
+        tracing::info!(grace_period = ?config.grace_period, "shutting down: draining queues");
+        let report = agent.shutdown().await;
+        tracing::info!(drained = report.drained, "stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! OTLP types generated from `proto/` by `build.rs`, and the two google.rpc
 //! messages OTLP uses to carry retry hints.
 
+pub mod codec;
 pub mod json;
 pub mod rpc;
 

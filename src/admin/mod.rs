@@ -1,0 +1,3 @@
+//! The admin side: the agent's own metrics (and, later, health and status).
+
+pub mod metrics;

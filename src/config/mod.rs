@@ -1,0 +1,103 @@
+//! Configuration: YAML shaped like the OpenTelemetry Collector's.
+//!
+//! Loading runs in stages so that one run reports every error with its file,
+//! line and column: parse into a located tree (`node`), expand `${env:..}`
+//! (`env`), then deserialize each component on its own (`de`) and check the
+//! references between them (`validate`).
+
+pub mod de;
+pub mod env;
+pub mod model;
+pub mod node;
+pub mod units;
+mod validate;
+
+pub use model::*;
+pub use node::Pos;
+
+use std::fmt;
+use std::path::Path;
+
+/// The configuration the binary runs with when given no `--config`.
+pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.pos, self.message)
+    }
+}
+
+/// Every problem found in one config file, in file order.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads, expands and validates a config file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(&text, &file, &|name| std::env::var(name).ok()),
+        Err(e) => Err(ConfigErrors(vec![ConfigError {
+            file,
+            pos: Pos { line: 0, col: 0 },
+            message: format!("cannot read the config file: {e}"),
+        }])),
+    }
+}
+
+/// Loads config text; `file` names it in errors, `lookup` reads the environment.
+pub fn load_str(
+    text: &str,
+    file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut problems: Vec<(Pos, String)> = Vec::new();
+    let config = match node::parse(text) {
+        Err((pos, message)) => {
+            problems.push((pos, message));
+            None
+        }
+        Ok(mut tree) => {
+            let mut env_errors = Vec::new();
+            env::expand_tree(&mut tree, lookup, &mut env_errors);
+            problems.extend(env_errors.into_iter().map(|e| (e.pos, e.message)));
+            validate::build(&tree, &mut problems)
+        }
+    };
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => {
+            problems.sort_by_key(|(pos, _)| (pos.line, pos.col));
+            problems.dedup();
+            Err(ConfigErrors(
+                problems
+                    .into_iter()
+                    .map(|(pos, message)| ConfigError {
+                        file: file.to_owned(),
+                        pos,
+                        message,
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}

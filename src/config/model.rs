@@ -1,0 +1,409 @@
+//! The typed configuration, with the Collector's key names and defaults.
+
+use super::units::{ByteSize, Dur};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A component or pipeline name: `type` or `type/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComponentId {
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+impl ComponentId {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (kind, name) = match text.split_once('/') {
+            Some((kind, name)) => (kind, Some(name)),
+            None => (text, None),
+        };
+        let valid_kind =
+            !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_kind {
+            return Err(format!("`{text}` is not a valid id: write `type` or `type/name`"));
+        }
+        if name.is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
+            return Err(format!("`{text}` is not a valid id: the name after `/` must be non-empty"));
+        }
+        Ok(ComponentId {
+            kind: kind.to_owned(),
+            name: name.map(str::to_owned),
+        })
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{}/{name}", self.kind),
+            None => f.write_str(&self.kind),
+        }
+    }
+}
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub receivers: BTreeMap<ComponentId, ReceiverConfig>,
+    pub exporters: BTreeMap<ComponentId, ExporterConfig>,
+    pub pipelines: BTreeMap<ComponentId, Pipeline>,
+    pub telemetry: TelemetryConfig,
+    pub grace_period: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SignalKind {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl SignalKind {
+    pub const ALL: [SignalKind; 3] = [SignalKind::Traces, SignalKind::Metrics, SignalKind::Logs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Traces => "traces",
+            SignalKind::Metrics => "metrics",
+            SignalKind::Logs => "logs",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub signal: SignalKind,
+    pub receivers: Vec<ComponentId>,
+    pub processors: Vec<ComponentId>,
+    pub exporters: Vec<ComponentId>,
+}
+
+// ---------------------------------------------------------------- receivers
+
+#[derive(Debug, Clone)]
+pub enum ReceiverConfig {
+    Otlp(OtlpReceiverConfig),
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpReceiverConfig {
+    pub protocols: Protocols,
+}
+
+/// `grpc:` with no value turns the protocol on with its defaults, as in the
+/// Collector; leaving the key out turns it off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    #[serde(default, deserialize_with = "present")]
+    pub grpc: Option<GrpcServerConfig>,
+    #[serde(default, deserialize_with = "present")]
+    pub http: Option<HttpServerConfig>,
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(d).map(|v| Some(v.unwrap_or_default()))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcServerConfig {
+    pub endpoint: String,
+    /// Largest accepted message after decompression, in MiB.
+    pub max_recv_msg_size_mib: u64,
+}
+
+impl Default for GrpcServerConfig {
+    fn default() -> Self {
+        GrpcServerConfig {
+            endpoint: "127.0.0.1:4317".into(),
+            max_recv_msg_size_mib: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpServerConfig {
+    pub endpoint: String,
+    /// Largest accepted body after decompression.
+    pub max_request_body_size: ByteSize,
+}
+
+impl Default for HttpServerConfig {
+    fn default() -> Self {
+        HttpServerConfig {
+            endpoint: "127.0.0.1:4318".into(),
+            max_request_body_size: ByteSize(20 << 20),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- exporters
+
+#[derive(Debug, Clone)]
+pub enum ExporterConfig {
+    OtlpGrpc(OtlpExporterConfig),
+    OtlpHttp(OtlpExporterConfig),
+    Debug(DebugExporterConfig),
+    File(FileExporterConfig),
+}
+
+impl ExporterConfig {
+    /// The delivery settings shared by every exporter kind.
+    pub fn delivery(&self) -> DeliveryConfig {
+        let (queue, retry, batch) = match self {
+            ExporterConfig::OtlpGrpc(c) | ExporterConfig::OtlpHttp(c) => {
+                (&c.sending_queue, &c.retry_on_failure, &c.batch)
+            }
+            ExporterConfig::Debug(c) => (&c.sending_queue, &c.retry_on_failure, &c.batch),
+            ExporterConfig::File(c) => (&c.sending_queue, &c.retry_on_failure, &c.batch),
+        };
+        DeliveryConfig {
+            sending_queue: queue.clone(),
+            retry_on_failure: retry.clone(),
+            batch: batch.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
+
+/// Queue, batching and retry: what sits between the pipeline and a sender.
+/// Every exporter kind has these keys (spelled out in each, because serde's
+/// `flatten` would lose `deny_unknown_fields` and error positions).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryConfig {
+    pub sending_queue: QueueConfig,
+    pub retry_on_failure: RetryConfig,
+    pub batch: BatchConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpExporterConfig {
+    /// `http://` is plaintext, `https://` (or no scheme) is TLS.
+    pub endpoint: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    /// otlp_http only: full URLs that replace `endpoint` + `/v1/<signal>`.
+    #[serde(default)]
+    pub traces_endpoint: Option<String>,
+    #[serde(default)]
+    pub metrics_endpoint: Option<String>,
+    #[serde(default)]
+    pub logs_endpoint: Option<String>,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+fn default_timeout() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsClientConfig {
+    /// Plaintext even for an endpoint without `http://`.
+    pub insecure: bool,
+    pub insecure_skip_verify: bool,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name_override: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    #[default]
+    Block,
+    DropNewest,
+    DropOldest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Storage {
+    #[default]
+    Memory,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    pub storage: Storage,
+    /// Bytes of encoded telemetry the queue may hold.
+    pub max_size: ByteSize,
+    pub when_full: WhenFull,
+    /// How long a receiver waits for room before refusing (when_full: block).
+    pub block_timeout: Dur,
+    /// Concurrent sends, so one slow request does not stall the queue.
+    pub num_consumers: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            storage: Storage::Memory,
+            max_size: ByteSize(16 << 20),
+            when_full: WhenFull::Block,
+            block_timeout: Dur(Duration::from_millis(500)),
+            num_consumers: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub enabled: bool,
+    pub initial_interval: Dur,
+    pub max_interval: Dur,
+    pub multiplier: f64,
+    pub randomization_factor: f64,
+    /// Give up on a batch after this long; 0 retries forever.
+    pub max_elapsed_time: Dur,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: Dur(Duration::from_secs(5)),
+            max_interval: Dur(Duration::from_secs(30)),
+            multiplier: 1.5,
+            randomization_factor: 0.5,
+            max_elapsed_time: Dur(Duration::from_secs(300)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Items (spans, data points, log records) per request.
+    pub max_size: usize,
+    /// Encoded bytes per request, before compression.
+    pub max_bytes: ByteSize,
+    pub flush_timeout: Dur,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_size: 8192,
+            max_bytes: ByteSize(3 << 20),
+            flush_timeout: Dur(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    #[default]
+    Basic,
+    Normal,
+    Detailed,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebugExporterConfig {
+    #[serde(default)]
+    pub verbosity: Verbosity,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExporterConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub rotation: RotationConfig,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationConfig {
+    pub max_megabytes: u64,
+    pub max_backups: usize,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        RotationConfig {
+            max_megabytes: 100,
+            max_backups: 3,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- service
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    pub logs: LogsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}

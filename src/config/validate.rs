@@ -1,0 +1,348 @@
+//! From a located tree to a `Config`: each component is read on its own and
+//! every cross-reference is checked, so all problems surface in one run.
+
+use super::de::{from_node, DeError};
+use super::model::*;
+use super::node::{Located, Node, Pos};
+use super::units::Dur;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+type Problems = Vec<(Pos, String)>;
+
+const RECEIVER_KINDS: &[&str] = &["otlp"];
+const PROCESSOR_KINDS: &[&str] = &[];
+const EXPORTER_KINDS: &[&str] = &["otlp_grpc", "otlp", "otlp_http", "otlphttp", "debug", "file"];
+
+/// Builds the config, pushing every problem found. Returns `None` only when
+/// the document is too broken to say more.
+pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Config> {
+    let Some(top) = tree.entries() else {
+        problems.push((tree.pos, format!("expected a mapping at the top, found {}", tree.kind())));
+        return None;
+    };
+    for (key, _) in top {
+        if !["receivers", "processors", "exporters", "service"].contains(&key.value.as_str()) {
+            problems.push((
+                key.pos,
+                format!(
+                    "unknown top-level key `{}` (expected receivers, processors, exporters, service)",
+                    key.value
+                ),
+            ));
+        }
+    }
+    let receivers = components(tree, "receivers", RECEIVER_KINDS, problems, receiver);
+    let processors = components(tree, "processors", PROCESSOR_KINDS, problems, |_, _| -> Result<(), DeError> {
+        Err(DeError {
+            message: "no processor is available yet".into(),
+            pos: None,
+        })
+    });
+    let exporters = components(tree, "exporters", EXPORTER_KINDS, problems, exporter);
+    let service = service(tree, problems)?;
+    let pipelines = pipelines(tree, &receivers, &processors, &exporters, problems);
+    Some(Config {
+        receivers,
+        exporters,
+        pipelines,
+        telemetry: service.telemetry,
+        grace_period: service.grace_period.0,
+    })
+}
+
+/// Reads one section (`receivers`, ...) with `read` for each component.
+fn components<T>(
+    tree: &Located<Node>,
+    section: &str,
+    kinds: &[&str],
+    problems: &mut Problems,
+    read: impl Fn(&str, &Located<Node>) -> Result<T, DeError>,
+) -> BTreeMap<ComponentId, T> {
+    let mut out = BTreeMap::new();
+    let Some(node) = tree.get(section) else {
+        return out;
+    };
+    let Some(entries) = node.entries() else {
+        problems.push((node.pos, format!("`{section}` must be a mapping, found {}", node.kind())));
+        return out;
+    };
+    for (key, value) in entries {
+        let id = match ComponentId::parse(&key.value) {
+            Ok(id) => id,
+            Err(message) => {
+                problems.push((key.pos, message));
+                continue;
+            }
+        };
+        if !kinds.contains(&id.kind.as_str()) {
+            let known = if kinds.is_empty() { "none yet".to_owned() } else { kinds.join(", ") };
+            problems.push((
+                key.pos,
+                format!("unknown {} type `{}` (known: {known})", singular(section), id.kind),
+            ));
+            continue;
+        }
+        match read(&id.kind, value) {
+            Ok(config) => {
+                out.insert(id, config);
+            }
+            Err(e) => problems.push((e.pos.unwrap_or(value.pos), format!("{section}.{id}: {}", e.message))),
+        }
+    }
+    out
+}
+
+fn singular(section: &str) -> &str {
+    section.strip_suffix('s').unwrap_or(section)
+}
+
+fn err_at(pos: Pos, message: impl Into<String>) -> DeError {
+    DeError {
+        message: message.into(),
+        pos: Some(pos),
+    }
+}
+
+/// A mapping node, treating null (`otlp:`) as an empty mapping.
+fn read<'a, T: Deserialize<'a> + Default>(node: &'a Located<Node>) -> Result<T, DeError> {
+    match node.value {
+        Node::Null => Ok(T::default()),
+        _ => from_node(node),
+    }
+}
+
+fn receiver(_kind: &str, node: &Located<Node>) -> Result<ReceiverConfig, DeError> {
+    let config: OtlpReceiverConfig = read(node)?;
+    if config.protocols.grpc.is_none() && config.protocols.http.is_none() {
+        return Err(err_at(node.pos, "enable at least one of `protocols.grpc` and `protocols.http`"));
+    }
+    for endpoint in [
+        config.protocols.grpc.as_ref().map(|g| &g.endpoint),
+        config.protocols.http.as_ref().map(|h| &h.endpoint),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if endpoint.parse::<std::net::SocketAddr>().is_err() && !endpoint.contains(':') {
+            return Err(err_at(node.pos, format!("endpoint `{endpoint}` must be host:port")));
+        }
+    }
+    Ok(ReceiverConfig::Otlp(config))
+}
+
+fn exporter(kind: &str, node: &Located<Node>) -> Result<ExporterConfig, DeError> {
+    let config = match kind {
+        "otlp_grpc" | "otlp" => {
+            let c: OtlpExporterConfig = from_node(node)?;
+            check_otlp(&c, node, false)?;
+            ExporterConfig::OtlpGrpc(c)
+        }
+        "otlp_http" | "otlphttp" => {
+            let c: OtlpExporterConfig = from_node(node)?;
+            check_otlp(&c, node, true)?;
+            ExporterConfig::OtlpHttp(c)
+        }
+        "debug" => ExporterConfig::Debug(read(node)?),
+        "file" => ExporterConfig::File(from_node(node)?),
+        other => return Err(err_at(node.pos, format!("unknown exporter type `{other}`"))),
+    };
+    check_delivery(&config.delivery(), node)?;
+    Ok(config)
+}
+
+/// Position of `key` inside `node`, or the node's own.
+fn pos_of(node: &Located<Node>, key: &str) -> Pos {
+    node.get(key).map_or(node.pos, |n| n.pos)
+}
+
+fn check_otlp(c: &OtlpExporterConfig, node: &Located<Node>, http_only: bool) -> Result<(), DeError> {
+    let endpoint_pos = pos_of(node, "endpoint");
+    let endpoints = [
+        Some(&c.endpoint),
+        c.traces_endpoint.as_ref(),
+        c.metrics_endpoint.as_ref(),
+        c.logs_endpoint.as_ref(),
+    ];
+    for endpoint in endpoints.into_iter().flatten() {
+        let has_scheme = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if http_only && !has_scheme {
+            return Err(err_at(endpoint_pos, format!("endpoint `{endpoint}` must start with http:// or https://")));
+        }
+        let full = if has_scheme { endpoint.clone() } else { format!("https://{endpoint}") };
+        match full.parse::<http::Uri>() {
+            Ok(uri) if uri.host().is_some() => {}
+            _ => return Err(err_at(endpoint_pos, format!("endpoint `{endpoint}` is not a valid URL"))),
+        }
+    }
+    if !http_only && (c.traces_endpoint.is_some() || c.metrics_endpoint.is_some() || c.logs_endpoint.is_some()) {
+        return Err(err_at(node.pos, "traces_endpoint, metrics_endpoint and logs_endpoint are for otlp_http only"));
+    }
+    let headers_pos = pos_of(node, "headers");
+    for (name, value) in &c.headers {
+        if http::HeaderName::try_from(name.as_str()).is_err() {
+            return Err(err_at(headers_pos, format!("`{name}` is not a valid header name")));
+        }
+        // The value may be a secret: say which header, never what it holds.
+        if http::HeaderValue::try_from(value.as_str()).is_err() {
+            return Err(err_at(headers_pos, format!("the value of header `{name}` is not a valid header value")));
+        }
+    }
+    let tls_pos = pos_of(node, "tls");
+    if c.tls.cert_file.is_some() != c.tls.key_file.is_some() {
+        return Err(err_at(tls_pos, "tls.cert_file and tls.key_file go together"));
+    }
+    for file in [&c.tls.ca_file, &c.tls.cert_file, &c.tls.key_file].into_iter().flatten() {
+        if !file.is_file() {
+            return Err(err_at(tls_pos, format!("TLS file {} does not exist", file.display())));
+        }
+    }
+    if c.timeout.0.is_zero() {
+        return Err(err_at(pos_of(node, "timeout"), "timeout must be more than 0"));
+    }
+    Ok(())
+}
+
+fn check_delivery(d: &DeliveryConfig, node: &Located<Node>) -> Result<(), DeError> {
+    let q = &d.sending_queue;
+    let queue_pos = pos_of(node, "sending_queue");
+    if q.max_size.0 == 0 || q.num_consumers == 0 {
+        return Err(err_at(queue_pos, "sending_queue.max_size and num_consumers must be more than 0"));
+    }
+    let b = &d.batch;
+    if b.max_size == 0 || b.max_bytes.0 == 0 {
+        return Err(err_at(pos_of(node, "batch"), "batch.max_size and batch.max_bytes must be more than 0"));
+    }
+    let r = &d.retry_on_failure;
+    if r.multiplier < 1.0 || !(0.0..=1.0).contains(&r.randomization_factor) {
+        return Err(err_at(
+            pos_of(node, "retry_on_failure"),
+            "retry_on_failure needs multiplier >= 1 and randomization_factor between 0 and 1",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Service {
+    // Read separately, with positions for each reference.
+    #[serde(default, rename = "pipelines")]
+    _pipelines: serde::de::IgnoredAny,
+    #[serde(default)]
+    telemetry: TelemetryConfig,
+    #[serde(default = "default_grace")]
+    grace_period: Dur,
+}
+
+fn default_grace() -> Dur {
+    Dur(Duration::from_secs(30))
+}
+
+fn service(tree: &Located<Node>, problems: &mut Problems) -> Option<Service> {
+    let Some(node) = tree.get("service") else {
+        problems.push((tree.pos, "`service` is missing: it lists the pipelines to run".into()));
+        return None;
+    };
+    match from_node::<Service>(node) {
+        Ok(service) => {
+            let level = &service.telemetry.logs.level;
+            if tracing_subscriber::EnvFilter::try_new(level).is_err() {
+                let pos = node.get("telemetry").map_or(node.pos, |t| t.pos);
+                problems.push((pos, format!("`{level}` is not a log level (try info, debug, warn)")));
+            }
+            Some(service)
+        }
+        Err(e) => {
+            problems.push((e.pos.unwrap_or(node.pos), format!("service: {}", e.message)));
+            None
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    receivers: Vec<String>,
+    #[serde(default)]
+    processors: Vec<String>,
+    exporters: Vec<String>,
+}
+
+fn pipelines(
+    tree: &Located<Node>,
+    receivers: &BTreeMap<ComponentId, ReceiverConfig>,
+    processors: &BTreeMap<ComponentId, ()>,
+    exporters: &BTreeMap<ComponentId, ExporterConfig>,
+    problems: &mut Problems,
+) -> BTreeMap<ComponentId, Pipeline> {
+    let mut out = BTreeMap::new();
+    let service = tree.get("service");
+    let Some(node) = service.and_then(|s| s.get("pipelines")) else {
+        problems.push((service.map_or(tree.pos, |s| s.pos), "service.pipelines is missing: define at least one pipeline".into()));
+        return out;
+    };
+    let entries = node.entries().unwrap_or_default();
+    if entries.is_empty() {
+        problems.push((node.pos, "service.pipelines is empty: define at least one pipeline".into()));
+    }
+    for (key, value) in entries {
+        let id = match ComponentId::parse(&key.value) {
+            Ok(id) => id,
+            Err(message) => {
+                problems.push((key.pos, message));
+                continue;
+            }
+        };
+        let signal = match id.kind.as_str() {
+            "traces" => SignalKind::Traces,
+            "metrics" => SignalKind::Metrics,
+            "logs" => SignalKind::Logs,
+            other => {
+                problems.push((key.pos, format!("unknown pipeline type `{other}` (expected traces, metrics or logs)")));
+                continue;
+            }
+        };
+        let raw: RawPipeline = match from_node(value) {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push((e.pos.unwrap_or(value.pos), format!("pipeline {id}: {}", e.message)));
+                continue;
+            }
+        };
+        let mut check = |list: &str, names: &[String], defined: &dyn Fn(&ComponentId) -> bool, required: bool| {
+            let list_node = value.get(list);
+            let item_pos = |i: usize| match list_node.map(|n| &n.value) {
+                Some(Node::Seq(items)) => items.get(i).map_or(value.pos, |n| n.pos),
+                _ => value.pos,
+            };
+            if required && names.is_empty() {
+                problems.push((list_node.map_or(value.pos, |n| n.pos), format!("pipeline {id} needs at least one of its {list}")));
+            }
+            let mut ids = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                match ComponentId::parse(name) {
+                    Ok(cid) if ids.contains(&cid) => {
+                        problems.push((item_pos(i), format!("pipeline {id} lists {} `{name}` twice", singular(list))))
+                    }
+                    Ok(cid) if !defined(&cid) => problems.push((
+                        item_pos(i),
+                        format!("pipeline {id} references {} `{name}`, which is not defined under `{list}`", singular(list)),
+                    )),
+                    Ok(cid) => ids.push(cid),
+                    Err(message) => problems.push((item_pos(i), message)),
+                }
+            }
+            ids
+        };
+        let pipeline = Pipeline {
+            signal,
+            receivers: check("receivers", &raw.receivers, &|c| receivers.contains_key(c), true),
+            processors: check("processors", &raw.processors, &|c| processors.contains_key(c), false),
+            exporters: check("exporters", &raw.exporters, &|c| exporters.contains_key(c), true),
+        };
+        out.insert(id, pipeline);
+    }
+    out
+}

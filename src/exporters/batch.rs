@@ -1,0 +1,191 @@
+//! Merging requests into a batch by resource and scope, and splitting a batch
+//! that is over the item or byte limit. Nothing is ever dropped here.
+
+use crate::signal::Signal;
+use prost::Message;
+
+/// Appends `from` to `into`, putting items under an equal resource and scope
+/// when `into` already has one, so a batch encodes each resource once.
+pub fn merge<S: Signal>(into: &mut S, from: S) {
+    let mut from = from;
+    for mut resource in std::mem::take(from.resources_mut()) {
+        let existing = into
+            .resources_mut()
+            .iter_mut()
+            .find(|r| S::same_resource(r, &resource));
+        let Some(target) = existing else {
+            into.resources_mut().push(resource);
+            continue;
+        };
+        for mut scope in std::mem::take(S::scopes_mut(&mut resource)) {
+            let scopes = S::scopes_mut(target);
+            match scopes.iter_mut().find(|s| S::same_scope(s, &scope)) {
+                Some(same) => S::items_mut(same).append(S::items_mut(&mut scope)),
+                None => scopes.push(scope),
+            }
+        }
+    }
+}
+
+/// Bytes a length-delimited field of `len` bytes takes, with its tag.
+fn field_len(len: usize) -> usize {
+    1 + prost::length_delimiter_len(len) + len
+}
+
+/// Splits `request` into requests of at most `max_items` counted items and
+/// about `max_bytes` encoded bytes. An item bigger than the limit travels
+/// alone: it cannot be cut further.
+pub fn split<S: Signal>(request: S, max_items: usize, max_bytes: usize) -> Vec<S> {
+    if request.item_count() <= max_items && request.encoded_len() <= max_bytes {
+        return vec![request];
+    }
+    let mut out = Vec::new();
+    let mut current = S::default();
+    let (mut items, mut bytes) = (0usize, 0usize);
+    let mut request = request;
+    for mut resource in std::mem::take(request.resources_mut()) {
+        let scopes = std::mem::take(S::scopes_mut(&mut resource));
+        // `resource` is now an empty shell carrying the resource attributes.
+        let resource_overhead = field_len(resource.encoded_len()) + 8;
+        for mut scope in scopes {
+            let scope_items = std::mem::take(S::items_mut(&mut scope));
+            let scope_overhead = field_len(scope.encoded_len()) + 8;
+            for item in scope_items {
+                let weight = S::weight(&item);
+                let size = field_len(item.encoded_len());
+                let open = last_scope_open::<S>(&current, &resource, &scope);
+                let extra = size + if open { 0 } else { resource_overhead + scope_overhead };
+                if items > 0 && (items + weight > max_items || bytes + extra > max_bytes) {
+                    out.push(std::mem::take(&mut current));
+                    items = 0;
+                    bytes = 0;
+                }
+                let open = last_scope_open::<S>(&current, &resource, &scope);
+                if !open {
+                    let mut r = resource.clone();
+                    S::scopes_mut(&mut r).push(scope.clone());
+                    current.resources_mut().push(r);
+                    bytes += resource_overhead + scope_overhead;
+                }
+                let r = current.resources_mut().last_mut().expect("just pushed");
+                let s = S::scopes_mut(r).last_mut().expect("just pushed");
+                S::items_mut(s).push(item);
+                items += weight;
+                bytes += size;
+            }
+        }
+    }
+    if items > 0 || !current.resources().is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Whether the last resource and scope of `current` are these ones, so the
+/// next item can join them.
+fn last_scope_open<S: Signal>(current: &S, resource: &S::Resource, scope: &S::Scope) -> bool {
+    let Some(last_resource) = current.resources().last() else {
+        return false;
+    };
+    let Some(last_scope) = S::scopes(last_resource).last() else {
+        return false;
+    };
+    S::same_resource(last_resource, resource) && S::same_scope(last_scope, scope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+    use crate::proto::resource::v1::Resource;
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use crate::signal::Traces;
+
+    fn request(service: &str, scope: &str, spans: std::ops::Range<u8>) -> Traces {
+        Traces {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue(service.into())),
+                        }),
+                    }],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: scope.into(),
+                        ..Default::default()
+                    }),
+                    spans: spans
+                        .map(|i| Span {
+                            name: format!("span-{i}"),
+                            span_id: vec![i; 8],
+                            trace_id: vec![i; 16],
+                            ..Default::default()
+                        })
+                        .collect(),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    fn span_ids(t: &Traces) -> Vec<u8> {
+        t.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.span_id[0])
+            .collect()
+    }
+
+    #[test]
+    fn merge_groups_by_resource_and_scope() {
+        let mut batch = request("a", "x", 0..2);
+        merge(&mut batch, request("a", "x", 2..4));
+        merge(&mut batch, request("a", "y", 4..5));
+        merge(&mut batch, request("b", "x", 5..6));
+        assert_eq!(batch.resource_spans.len(), 2);
+        assert_eq!(batch.resource_spans[0].scope_spans.len(), 2);
+        assert_eq!(batch.resource_spans[0].scope_spans[0].spans.len(), 4);
+        assert_eq!(span_ids(&batch), vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn split_respects_item_limit_and_keeps_everything() {
+        let mut batch = request("a", "x", 0..10);
+        merge(&mut batch, request("b", "y", 10..25));
+        let parts = split(batch, 4, usize::MAX);
+        assert!(parts.iter().all(|p| p.item_count() <= 4));
+        let ids: Vec<u8> = parts.iter().flat_map(span_ids).collect();
+        assert_eq!(ids, (0..25).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn split_respects_byte_limit() {
+        let batch = request("a", "x", 0..200);
+        let limit = 1000;
+        let parts = split(batch.clone(), usize::MAX, limit);
+        assert!(parts.len() > 5);
+        for part in &parts {
+            assert!(part.encoded_len() <= limit, "{} > {limit}", part.encoded_len());
+        }
+        let ids: Vec<u8> = parts.iter().flat_map(span_ids).collect();
+        assert_eq!(ids, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_oversize_item_travels_alone() {
+        let parts = split(request("a", "x", 0..3), usize::MAX, 10);
+        assert_eq!(parts.len(), 3);
+    }
+
+    #[test]
+    fn small_requests_are_untouched() {
+        let batch = request("a", "x", 0..3);
+        assert_eq!(split(batch.clone(), 10, 1 << 20), vec![batch]);
+    }
+}

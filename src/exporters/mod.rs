@@ -1,0 +1,33 @@
+//! Exporters: a queue per exporter and signal, drained by senders that batch,
+//! encode, compress, send and retry.
+
+pub mod batch;
+pub mod debug;
+pub mod file;
+pub mod grpc;
+pub mod http;
+pub mod retry;
+pub mod sender;
+pub mod tls;
+
+use crate::signal::Signal;
+use std::future::Future;
+use std::time::Duration;
+
+/// How a destination answered one batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted; `rejected` items were refused by the server's partial success.
+    Sent { rejected: i64, message: String },
+    /// Try again, after `after` if the server said when.
+    Retry { after: Option<Duration>, reason: String },
+    /// The batch is too large for the destination: split it and retry.
+    TooLarge { reason: String },
+    /// The destination will never take this batch.
+    Permanent { reason: String },
+}
+
+/// One destination protocol: sends a batch and classifies the answer.
+pub trait Transport<S: Signal>: Send + Sync + 'static {
+    fn send(&self, batch: &S) -> impl Future<Output = Outcome> + Send;
+}

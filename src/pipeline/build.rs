@@ -1,0 +1,312 @@
+//! Starting the graph from a `Config` and stopping it in order:
+//! receivers first, then queues drain through their senders.
+
+use super::{Fanout, Pipeline, QueueHandle};
+use crate::admin::metrics::Registry;
+use crate::config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
+use crate::exporters::debug::DebugTransport;
+use crate::exporters::file::FileTransport;
+use crate::exporters::grpc::GrpcTransport;
+use crate::exporters::http::HttpTransport;
+use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
+use crate::exporters::Transport;
+use crate::queue::MemoryQueue;
+use crate::receivers;
+use crate::signal::{Logs, Metrics, Signal, Traces};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("receiver {receiver}: cannot listen on {endpoint}: {source}")]
+    Bind {
+        receiver: String,
+        endpoint: String,
+        source: std::io::Error,
+    },
+    #[error("exporter {exporter}: {message}")]
+    Exporter { exporter: String, message: String },
+}
+
+/// A running agent.
+pub struct Agent {
+    pub metrics: Arc<Registry>,
+    /// Where each receiver listens, as `otlp/grpc` → address (useful with port 0).
+    pub listening: BTreeMap<String, SocketAddr>,
+    stop_receivers: watch::Sender<bool>,
+    receivers: Vec<JoinHandle<()>>,
+    closers: Vec<Box<dyn Fn() + Send + Sync>>,
+    senders: Vec<JoinHandle<()>>,
+    hard_stop: watch::Sender<bool>,
+    grace_period: Duration,
+}
+
+/// What the shutdown managed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether every queue drained within the grace period.
+    pub drained: bool,
+}
+
+/// The exporter queues of one signal, by exporter id.
+type Queues<S> = BTreeMap<ComponentId, Arc<MemoryQueue<S>>>;
+
+impl Agent {
+    pub async fn start(config: &Config) -> Result<Agent, StartError> {
+        let metrics = Arc::new(Registry::default());
+        let (hard_stop, hard_stop_rx) = watch::channel(false);
+        let (stop_receivers, stop_rx) = watch::channel(false);
+        let mut agent = Agent {
+            metrics: Arc::clone(&metrics),
+            listening: BTreeMap::new(),
+            stop_receivers,
+            receivers: Vec::new(),
+            closers: Vec::new(),
+            senders: Vec::new(),
+            hard_stop,
+            grace_period: config.grace_period,
+        };
+        let traces = agent.signal_graph::<Traces>(config, &hard_stop_rx)?;
+        let metrics_graph = agent.signal_graph::<Metrics>(config, &hard_stop_rx)?;
+        let logs = agent.signal_graph::<Logs>(config, &hard_stop_rx)?;
+
+        for (id, receiver) in &config.receivers {
+            let used = config.pipelines.values().any(|p| p.receivers.contains(id));
+            if !used {
+                tracing::warn!(receiver = %id, "receiver is in no pipeline; not started");
+                continue;
+            }
+            let ReceiverConfig::Otlp(otlp) = receiver;
+            let name = id.to_string();
+            if let Some(grpc) = &otlp.protocols.grpc {
+                let listener = bind(&name, &grpc.endpoint).await?;
+                agent.listening.insert(format!("{name}/grpc"), local_addr(&listener));
+                let fan = |t| Fanout::new(t, &metrics, &name, "grpc");
+                let limit = (grpc.max_recv_msg_size_mib as usize).saturating_mul(1 << 20);
+                let router = tonic::transport::Server::builder()
+                    .add_service(receivers::grpc::ExportService::new(Arc::new(fan(traces.for_receiver(id))), limit))
+                    .add_service(receivers::grpc::ExportService::new(
+                        Arc::new(Fanout::new(metrics_graph.for_receiver(id), &metrics, &name, "grpc")),
+                        limit,
+                    ))
+                    .add_service(receivers::grpc::ExportService::new(
+                        Arc::new(Fanout::new(logs.for_receiver(id), &metrics, &name, "grpc")),
+                        limit,
+                    ));
+                let mut stop = stop_rx.clone();
+                let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let task_name = name.clone();
+                agent.receivers.push(tokio::spawn(async move {
+                    let shutdown = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+                        tracing::error!(receiver = %task_name, error = %e, "gRPC server failed");
+                    }
+                }));
+            }
+            if let Some(http) = &otlp.protocols.http {
+                let listener = bind(&name, &http.endpoint).await?;
+                agent.listening.insert(format!("{name}/http"), local_addr(&listener));
+                let fan = |transport| {
+                    (
+                        Arc::new(Fanout::new(traces.for_receiver(id), &metrics, &name, transport)),
+                        Arc::new(Fanout::new(metrics_graph.for_receiver(id), &metrics, &name, transport)),
+                        Arc::new(Fanout::new(logs.for_receiver(id), &metrics, &name, transport)),
+                    )
+                };
+                let (t, m, l) = fan("http");
+                let app = receivers::http::router(t, m, l, http.max_request_body_size.0 as usize);
+                let mut stop = stop_rx.clone();
+                let task_name = name.clone();
+                agent.receivers.push(tokio::spawn(async move {
+                    let shutdown = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                        tracing::error!(receiver = %task_name, error = %e, "HTTP server failed");
+                    }
+                }));
+            }
+        }
+        Ok(agent)
+    }
+
+    /// Creates the exporter queues and senders of one signal, and its pipelines.
+    fn signal_graph<S: Signal>(
+        &mut self,
+        config: &Config,
+        hard_stop: &watch::Receiver<bool>,
+    ) -> Result<SignalGraph<S>, StartError> {
+        let pipelines: Vec<(&ComponentId, _)> = config
+            .pipelines
+            .iter()
+            .filter(|(_, p)| p.signal == S::KIND)
+            .collect();
+        let mut queues: Queues<S> = BTreeMap::new();
+        let mut evicted = BTreeMap::new();
+        for (_, pipeline) in &pipelines {
+            for id in &pipeline.exporters {
+                if queues.contains_key(id) {
+                    continue;
+                }
+                let exporter = &config.exporters[id];
+                let (queue, sender_metrics) = self.start_exporter::<S>(id, exporter, hard_stop)?;
+                evicted.insert(id.clone(), sender_metrics.dropped(DropReason::QueueFull).clone());
+                queues.insert(id.clone(), queue);
+            }
+        }
+        let built = pipelines
+            .into_iter()
+            .map(|(id, p)| {
+                let pipeline = Pipeline {
+                    name: id.to_string(),
+                    exporters: p
+                        .exporters
+                        .iter()
+                        .map(|e| QueueHandle {
+                            queue: Arc::clone(&queues[e]),
+                            evicted: evicted[e].clone(),
+                        })
+                        .collect(),
+                };
+                (p.receivers.clone(), Arc::new(pipeline))
+            })
+            .collect();
+        Ok(SignalGraph { pipelines: built })
+    }
+
+    fn start_exporter<S: Signal>(
+        &mut self,
+        id: &ComponentId,
+        exporter: &ExporterConfig,
+        hard_stop: &watch::Receiver<bool>,
+    ) -> Result<(Arc<MemoryQueue<S>>, SenderMetrics), StartError> {
+        let delivery = exporter.delivery();
+        let q = &delivery.sending_queue;
+        let queue = Arc::new(MemoryQueue::<S>::new(q.max_size.0 as usize, q.when_full, q.block_timeout.0));
+        let name = id.to_string();
+        let signal = S::KIND.as_str();
+        let labels = [("exporter", name.as_str()), ("signal", signal)];
+        let gauge_queue = Arc::clone(&queue);
+        self.metrics.gauge("otelcol_exporter_queue_size", &labels, move || gauge_queue.usage().0 as u64);
+        let gauge_queue = Arc::clone(&queue);
+        self.metrics.gauge("ignis_exporter_queue_bytes", &labels, move || gauge_queue.usage().1 as u64);
+        let capacity = q.max_size.0;
+        self.metrics.gauge("ignis_exporter_queue_capacity_bytes", &labels, move || capacity);
+        let sender_metrics = SenderMetrics::new::<S>(&self.metrics, &name);
+        let setup_error = |message: String| StartError::Exporter {
+            exporter: name.clone(),
+            message,
+        };
+        let handles = match exporter {
+            ExporterConfig::OtlpGrpc(c) => {
+                let transport = GrpcTransport::new(c).map_err(|e| setup_error(e.to_string()))?;
+                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+            }
+            ExporterConfig::OtlpHttp(c) => {
+                let transport = HttpTransport::new(c).map_err(|e| setup_error(e.to_string()))?;
+                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+            }
+            ExporterConfig::Debug(c) => {
+                let transport = DebugTransport {
+                    name: name.clone(),
+                    verbosity: c.verbosity,
+                };
+                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+            }
+            ExporterConfig::File(c) => {
+                let transport = FileTransport::new(c);
+                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+            }
+        };
+        self.senders.extend(handles);
+        let closing = Arc::clone(&queue);
+        self.closers.push(Box::new(move || closing.close()));
+        Ok((queue, sender_metrics))
+    }
+
+    fn sender<S: Signal, T: Transport<S>>(
+        &self,
+        name: &str,
+        queue: &Arc<MemoryQueue<S>>,
+        transport: T,
+        delivery: &crate::config::DeliveryConfig,
+        metrics: &SenderMetrics,
+        hard_stop: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        Sender {
+            name: name.to_owned(),
+            queue: Arc::clone(queue),
+            transport: Arc::new(transport),
+            delivery: delivery.clone(),
+            metrics: metrics.clone(),
+            hard_stop: hard_stop.clone(),
+        }
+        .spawn()
+    }
+
+    /// Stops accepting, then delivers what is queued within the grace period.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + self.grace_period;
+        let _ = self.stop_receivers.send(true);
+        for receiver in self.receivers {
+            // In-flight requests finish, so what they were acknowledged for is queued.
+            let _ = tokio::time::timeout_at(deadline, receiver).await;
+        }
+        for close in &self.closers {
+            close();
+        }
+        let mut senders = self.senders;
+        let drained = tokio::time::timeout_at(deadline, async {
+            for sender in &mut senders {
+                let _ = sender.await;
+            }
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!("grace period over: dropping what is still queued");
+            let _ = self.hard_stop.send(true);
+            for sender in senders {
+                let _ = sender.await;
+            }
+        }
+        ShutdownReport { drained }
+    }
+}
+
+/// Pipelines of one signal and the receivers that feed each.
+struct SignalGraph<S> {
+    pipelines: Vec<(Vec<ComponentId>, Arc<Pipeline<S>>)>,
+}
+
+impl<S> SignalGraph<S> {
+    fn for_receiver(&self, receiver: &ComponentId) -> Vec<Arc<Pipeline<S>>> {
+        self.pipelines
+            .iter()
+            .filter(|(receivers, _)| receivers.contains(receiver))
+            .map(|(_, p)| Arc::clone(p))
+            .collect()
+    }
+}
+
+async fn bind(receiver: &str, endpoint: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(endpoint).await.map_err(|source| StartError::Bind {
+        receiver: receiver.to_owned(),
+        endpoint: endpoint.to_owned(),
+        source,
+    })
+}
+
+fn local_addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+

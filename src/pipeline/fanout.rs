@@ -1,0 +1,99 @@
+//! From a receiver to the queues of every exporter of its pipelines.
+
+use crate::admin::metrics::{Counter, Registry};
+use crate::queue::{Entry, MemoryQueue, PushError};
+use crate::signal::Signal;
+use std::sync::Arc;
+
+/// One exporter's queue, as a pipeline sees it.
+pub struct QueueHandle<S> {
+    pub queue: Arc<MemoryQueue<S>>,
+    /// Items evicted to make room (`when_full: drop_oldest`).
+    pub evicted: Counter,
+}
+
+/// A configured pipeline of one signal: (processors, later) and exporters.
+pub struct Pipeline<S> {
+    pub name: String,
+    pub exporters: Vec<QueueHandle<S>>,
+}
+
+impl<S: Signal> Pipeline<S> {
+    /// Queues `request` for every exporter. Success means it is in all of
+    /// them; on failure some may hold it already, which can only cause a
+    /// duplicate when the client retries, never a loss.
+    pub async fn consume(&self, request: S, bytes: usize, items: usize) -> Result<(), PushError> {
+        let entry = Entry {
+            data: Arc::new(request),
+            bytes,
+            items,
+        };
+        for exporter in &self.exporters {
+            let evicted = exporter.queue.push(entry.clone()).await?;
+            if evicted.items > 0 {
+                exporter.evicted.add(evicted.items as u64);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything one receiver feeds for one signal.
+pub struct Fanout<S> {
+    pipelines: Vec<Arc<Pipeline<S>>>,
+    accepted: Counter,
+    refused: Counter,
+}
+
+impl<S: Signal> Fanout<S> {
+    pub fn new(pipelines: Vec<Arc<Pipeline<S>>>, metrics: &Registry, receiver: &str, transport: &str) -> Self {
+        let labels = [("receiver", receiver), ("transport", transport)];
+        let name = |outcome| match (outcome, S::ITEM_NAME) {
+            ("accepted", "spans") => "otelcol_receiver_accepted_spans",
+            ("accepted", "metric_points") => "otelcol_receiver_accepted_metric_points",
+            ("accepted", _) => "otelcol_receiver_accepted_log_records",
+            (_, "spans") => "otelcol_receiver_refused_spans",
+            (_, "metric_points") => "otelcol_receiver_refused_metric_points",
+            _ => "otelcol_receiver_refused_log_records",
+        };
+        Fanout {
+            pipelines,
+            accepted: metrics.counter(name("accepted"), &labels),
+            refused: metrics.counter(name("refused"), &labels),
+        }
+    }
+
+    /// Whether any pipeline takes this signal from this receiver.
+    pub fn is_empty(&self) -> bool {
+        self.pipelines.is_empty()
+    }
+
+    /// Hands a decoded request to every pipeline. `wire_bytes` is its encoded
+    /// size when known (the decompressed protobuf body).
+    pub async fn consume(&self, request: S, wire_bytes: Option<usize>) -> Result<(), PushError> {
+        let items = request.item_count();
+        let bytes = wire_bytes.unwrap_or_else(|| request.encoded_len());
+        let result = match self.pipelines.as_slice() {
+            [] => Ok(()),
+            [only] => only.consume(request, bytes, items).await,
+            [rest @ .., last] => {
+                let mut result = Ok(());
+                for pipeline in rest {
+                    result = pipeline.consume(request.clone(), bytes, items).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                match result {
+                    Ok(()) => last.consume(request, bytes, items).await,
+                    err => err,
+                }
+            }
+        };
+        match result {
+            Ok(()) => self.accepted.add(items as u64),
+            Err(_) => self.refused.add(items as u64),
+        }
+        result
+    }
+}

@@ -1,0 +1,247 @@
+//! An in-memory queue bounded in bytes.
+
+use super::{Entry, PushError};
+use crate::config::WhenFull;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+pub struct MemoryQueue<S> {
+    state: Mutex<State<S>>,
+    /// Woken when an entry arrives or the queue closes.
+    not_empty: Notify,
+    /// Woken when room is freed.
+    not_full: Notify,
+    capacity: usize,
+    when_full: WhenFull,
+    block_timeout: Duration,
+}
+
+struct State<S> {
+    entries: VecDeque<Entry<S>>,
+    bytes: usize,
+    items: usize,
+    closed: bool,
+}
+
+/// What a push did besides queuing, for the caller to count.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Evicted {
+    /// Items dropped from the head to make room (`when_full: drop_oldest`).
+    pub items: usize,
+}
+
+impl<S> MemoryQueue<S> {
+    pub fn new(capacity: usize, when_full: WhenFull, block_timeout: Duration) -> Self {
+        MemoryQueue {
+            state: Mutex::new(State {
+                entries: VecDeque::new(),
+                bytes: 0,
+                items: 0,
+                closed: false,
+            }),
+            not_empty: Notify::new(),
+            not_full: Notify::new(),
+            capacity,
+            when_full,
+            block_timeout,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<S>> {
+        // A panic while holding this lock cannot leave the state torn: every
+        // critical section is a few field updates. Keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `entry`, waiting up to `block_timeout` for room when full and
+    /// `when_full` is `block`. An entry larger than the whole queue is taken
+    /// when the queue is empty, so it can never be refused forever.
+    pub async fn push(&self, entry: Entry<S>) -> Result<Evicted, PushError> {
+        let deadline = Instant::now() + self.block_timeout;
+        let mut entry = Some(entry);
+        loop {
+            // Register interest before checking, so a wake between the check
+            // and the wait is not lost.
+            let room = self.not_full.notified();
+            match self.try_push(&mut entry) {
+                Ok(evicted) => return Ok(evicted),
+                Err(PushError::Full) if self.when_full == WhenFull::Block => {
+                    if tokio::time::timeout_at(deadline, room).await.is_err() {
+                        return Err(PushError::Full);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_push(&self, slot: &mut Option<Entry<S>>) -> Result<Evicted, PushError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(PushError::Closed);
+        }
+        let bytes = slot.as_ref().map_or(0, |e| e.bytes);
+        let mut evicted = Evicted::default();
+        if self.when_full == WhenFull::DropOldest {
+            while state.bytes + bytes > self.capacity {
+                let Some(old) = state.entries.pop_front() else { break };
+                state.bytes -= old.bytes;
+                state.items -= old.items;
+                evicted.items += old.items;
+            }
+        }
+        let fits = state.bytes + bytes <= self.capacity || state.entries.is_empty();
+        if !fits {
+            return Err(PushError::Full);
+        }
+        let entry = slot.take().expect("pushed once");
+        state.bytes += entry.bytes;
+        state.items += entry.items;
+        state.entries.push_back(entry);
+        drop(state);
+        self.not_empty.notify_one();
+        Ok(evicted)
+    }
+
+    /// The next entry, waiting for one; `None` once closed and drained.
+    pub async fn pop(&self) -> Option<Entry<S>> {
+        loop {
+            let arrived = self.not_empty.notified();
+            match self.try_pop() {
+                Ok(entry) => return entry,
+                Err(()) => arrived.await,
+            }
+        }
+    }
+
+    /// The next entry if one arrives before `deadline`.
+    pub async fn pop_until(&self, deadline: Instant) -> Option<Entry<S>> {
+        loop {
+            let arrived = self.not_empty.notified();
+            match self.try_pop() {
+                Ok(entry) => return entry,
+                Err(()) => {
+                    if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Ok(Some)` an entry, `Ok(None)` closed and empty, `Err` empty and open.
+    fn try_pop(&self) -> Result<Option<Entry<S>>, ()> {
+        let mut state = self.lock();
+        match state.entries.pop_front() {
+            Some(entry) => {
+                state.bytes -= entry.bytes;
+                state.items -= entry.items;
+                let more = !state.entries.is_empty();
+                drop(state);
+                self.not_full.notify_waiters();
+                if more {
+                    // Another consumer may be waiting too.
+                    self.not_empty.notify_one();
+                }
+                Ok(Some(entry))
+            }
+            None if state.closed => Ok(None),
+            None => Err(()),
+        }
+    }
+
+    /// Refuses new entries; consumers drain what is queued, then get `None`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.not_empty.notify_waiters();
+        self.not_full.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// (entries, bytes, items) queued now.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let state = self.lock();
+        (state.entries.len(), state.bytes, state.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn entry(bytes: usize) -> Entry<u32> {
+        Entry {
+            data: Arc::new(bytes as u32),
+            bytes,
+            items: 1,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn block_refuses_after_the_timeout() {
+        let q = MemoryQueue::new(10, WhenFull::Block, Duration::from_millis(100));
+        q.push(entry(8)).await.unwrap();
+        let started = Instant::now();
+        assert_eq!(q.push(entry(8)).await.unwrap_err(), PushError::Full);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn block_waits_for_room() {
+        let q = Arc::new(MemoryQueue::new(10, WhenFull::Block, Duration::from_secs(5)));
+        q.push(entry(8)).await.unwrap();
+        let consumer = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                q.pop().await.unwrap()
+            })
+        };
+        q.push(entry(8)).await.unwrap();
+        assert_eq!(*consumer.await.unwrap().data, 8);
+        assert_eq!(q.usage(), (1, 8, 1));
+    }
+
+    #[tokio::test]
+    async fn drop_newest_refuses_at_once_and_drop_oldest_evicts() {
+        let q = MemoryQueue::new(10, WhenFull::DropNewest, Duration::from_secs(5));
+        q.push(entry(6)).await.unwrap();
+        assert_eq!(q.push(entry(6)).await.unwrap_err(), PushError::Full);
+
+        let q = MemoryQueue::new(10, WhenFull::DropOldest, Duration::from_secs(5));
+        q.push(entry(6)).await.unwrap();
+        assert_eq!(q.push(entry(7)).await.unwrap(), Evicted { items: 1 });
+        assert_eq!(*q.pop().await.unwrap().data, 7);
+    }
+
+    #[tokio::test]
+    async fn oversize_entry_is_taken_when_empty() {
+        let q = MemoryQueue::new(10, WhenFull::Block, Duration::from_millis(1));
+        q.push(entry(100)).await.unwrap();
+        assert_eq!(q.usage().1, 100);
+    }
+
+    #[tokio::test]
+    async fn close_drains_then_ends() {
+        let q = MemoryQueue::new(100, WhenFull::Block, Duration::from_millis(1));
+        q.push(entry(1)).await.unwrap();
+        q.close();
+        assert_eq!(q.push(entry(1)).await.unwrap_err(), PushError::Closed);
+        assert!(q.pop().await.is_some());
+        assert!(q.pop().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pop_until_times_out() {
+        let q: MemoryQueue<u32> = MemoryQueue::new(100, WhenFull::Block, Duration::ZERO);
+        let deadline = Instant::now() + Duration::from_millis(10);
+        assert!(q.pop_until(deadline).await.is_none());
+    }
+}
