@@ -110,6 +110,7 @@ mod tests {
                         value: Some(AnyValue {
                             value: Some(any_value::Value::StringValue(service.into())),
                         }),
+                        ..Default::default()
                     }],
                     ..Default::default()
                 }),

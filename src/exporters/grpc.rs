@@ -44,7 +44,7 @@ pub fn dial_url(config: &OtlpExporterConfig) -> String {
 impl GrpcTransport {
     pub fn new(config: &OtlpExporterConfig) -> Result<Self, GrpcSetupError> {
         let url = dial_url(config);
-        let connector = tls::connector(&config.tls, &[b"h2"], true)?;
+        let connector = tls::connector(&config.tls, true)?;
         let channel = Endpoint::from_shared(url.clone())
             .map_err(|_| GrpcSetupError::Endpoint(url))?
             .timeout(config.timeout.0)

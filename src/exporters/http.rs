@@ -37,7 +37,7 @@ pub enum HttpSetupError {
 
 impl HttpTransport {
     pub fn new(config: &OtlpExporterConfig) -> Result<Self, HttpSetupError> {
-        let connector = tls::connector(&config.tls, &[b"h2", b"http/1.1"], false)?;
+        let connector = tls::connector(&config.tls, false)?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);

@@ -33,8 +33,8 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds a rustls client config offering the given ALPN protocols.
-pub fn client_config(tls: &TlsClientConfig, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, TlsError> {
+/// Builds a rustls client config (ALPN is left to the connector).
+pub fn client_config(tls: &TlsClientConfig) -> Result<rustls::ClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
     let builder = if tls.insecure_skip_verify {
@@ -53,7 +53,7 @@ pub fn client_config(tls: &TlsClientConfig, alpn: &[&[u8]]) -> Result<rustls::Cl
         }
         builder.with_root_certificates(roots)
     };
-    let mut config = match (&tls.cert_file, &tls.key_file) {
+    let config = match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key)) => {
             let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Pem {
                 path: key.display().to_string(),
@@ -63,7 +63,6 @@ pub fn client_config(tls: &TlsClientConfig, alpn: &[&[u8]]) -> Result<rustls::Cl
         }
         _ => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
 
@@ -81,18 +80,15 @@ fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Tl
     Ok(certs)
 }
 
-/// A connector for `http://` (plaintext) and `https://` (TLS) URLs.
-pub fn connector(
-    tls: &TlsClientConfig,
-    alpn: &[&[u8]],
-    http2_only: bool,
-) -> Result<HttpsConnector<HttpConnector>, TlsError> {
+/// A connector for `http://` (plaintext) and `https://` (TLS) URLs; gRPC
+/// wants HTTP/2 only, OTLP/HTTP takes either.
+pub fn connector(tls: &TlsClientConfig, http2_only: bool) -> Result<HttpsConnector<HttpConnector>, TlsError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(client_config(tls, alpn)?)
+        .with_tls_config(client_config(tls)?)
         .https_or_http();
     let builder = match &tls.server_name_override {
         Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(

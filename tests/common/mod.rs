@@ -1,0 +1,63 @@
+//! Shared by the integration tests: a real OTLP sink server, an agent started
+//! on free ports, and OTLP clients from the official Rust SDK.
+#![allow(dead_code)]
+
+pub mod sdk;
+pub mod sink;
+
+use ignis_agent::config;
+use ignis_agent::pipeline::Agent;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Starts an agent from YAML text (no environment lookups).
+pub async fn start_agent(yaml: &str) -> Agent {
+    let config = config::load_str(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    Agent::start(&config).await.expect("agent starts")
+}
+
+pub fn addr(agent: &Agent, key: &str) -> SocketAddr {
+    *agent.listening.get(key).unwrap_or_else(|| panic!("{key} not listening"))
+}
+
+/// Polls `check` until it holds or `timeout` passes; returns whether it held.
+pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An agent config receiving on free ports and exporting to `exporter_yaml`
+/// (the body of an exporter named `out`, of type `kind`).
+pub fn agent_yaml(kind: &str, exporter_yaml: &str) -> String {
+    format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0" }}
+      http: {{ endpoint: "127.0.0.1:0" }}
+exporters:
+  {kind}/out:
+{exporter_yaml}
+service:
+  grace_period: 5s
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [{kind}/out] }}
+    metrics: {{ receivers: [otlp], exporters: [{kind}/out] }}
+    logs: {{ receivers: [otlp], exporters: [{kind}/out] }}
+"#
+    )
+}
+
+/// Exporter settings that flush fast and retry fast, for tests.
+pub fn fast_delivery() -> &'static str {
+    "    batch: { flush_timeout: 50ms }\n    retry_on_failure: { initial_interval: 50ms, max_interval: 200ms }\n"
+}
