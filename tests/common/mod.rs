@@ -2,6 +2,7 @@
 //! on free ports, and OTLP clients from the official Rust SDK.
 #![allow(dead_code)]
 
+pub mod client;
 pub mod sdk;
 pub mod sink;
 

@@ -1,0 +1,85 @@
+//! Raw OTLP clients for tests that need to send exact bytes (malformed,
+//! oversize) or build requests by hand.
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use ignis_agent::proto::codec::ClientCodec;
+use ignis_agent::proto::common::v1::{any_value, AnyValue, KeyValue};
+use ignis_agent::proto::resource::v1::Resource;
+use ignis_agent::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use ignis_agent::signal::{Signal, Traces};
+use std::net::SocketAddr;
+use tonic::codec::CompressionEncoding;
+
+/// Sends `body` as an OTLP Export call for signal `S`.
+pub async fn grpc_export<S: Signal>(
+    addr: SocketAddr,
+    body: Bytes,
+    compression: Option<CompressionEncoding>,
+) -> Result<S::Response, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
+    if let Some(c) = compression {
+        grpc = grpc.send_compressed(c);
+    }
+    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = PathAndQuery::from_maybe_shared(format!("/{}/Export", S::GRPC_SERVICE)).unwrap();
+    grpc.unary(tonic::Request::new(body), path, ClientCodec::<S::Response>::default())
+        .await
+        .map(|r| r.into_inner())
+}
+
+fn string(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A request of `count` spans whose span ids encode `first..first+count`.
+pub fn spans(first: u64, count: u64) -> Traces {
+    Traces {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string("service.name", "loadgen"), string("k8s.pod.name", "pod-1")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: (first..first + count)
+                    .map(|i| Span {
+                        trace_id: [i.to_be_bytes(), i.to_be_bytes()].concat(),
+                        span_id: i.to_be_bytes().to_vec(),
+                        name: format!("span {i}"),
+                        kind: 2,
+                        start_time_unix_nano: 1_700_000_000_000_000_000 + i,
+                        end_time_unix_nano: 1_700_000_000_000_100_000 + i,
+                        attributes: vec![string("http.route", "/orders/{id}"), string("padding", &"x".repeat(40))],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// The span numbers (as made by `spans`) in received requests.
+pub fn span_numbers(requests: &[Traces]) -> Vec<u64> {
+    let mut numbers: Vec<u64> = requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| u64::from_be_bytes(s.span_id.as_slice().try_into().unwrap()))
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
