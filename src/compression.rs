@@ -57,7 +57,11 @@ pub fn compress(data: &[u8], compression: Compression) -> Vec<u8> {
 }
 
 /// Decompresses `data`, refusing to produce more than `limit` bytes.
-pub fn decompress(data: &[u8], encoding: Encoding, limit: usize) -> Result<Vec<u8>, DecompressError> {
+pub fn decompress(
+    data: &[u8],
+    encoding: Encoding,
+    limit: usize,
+) -> Result<Vec<u8>, DecompressError> {
     let invalid = |encoding: &'static str| {
         move |e: std::io::Error| DecompressError::Invalid {
             encoding,
@@ -101,7 +105,10 @@ mod tests {
     #[test]
     fn round_trips() {
         let data = b"hello hello hello hello".repeat(100);
-        for (c, e) in [(Compression::Gzip, Encoding::Gzip), (Compression::Zstd, Encoding::Zstd)] {
+        for (c, e) in [
+            (Compression::Gzip, Encoding::Gzip),
+            (Compression::Zstd, Encoding::Zstd),
+        ] {
             let packed = compress(&data, c);
             assert!(packed.len() < data.len());
             assert_eq!(decompress(&packed, e, data.len()).unwrap(), data);

@@ -2,12 +2,12 @@
 //! delivers it to OTLP destinations. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
-pub mod proto;
-pub mod config;
 pub mod admin;
 pub mod compression;
+pub mod config;
 pub mod exporters;
 pub mod pipeline;
+pub mod proto;
 pub mod queue;
 pub mod receivers;
 pub mod signal;

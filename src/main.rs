@@ -92,7 +92,11 @@ fn run(config: Config) -> anyhow::Result<()> {
         for (receiver, address) in &agent.listening {
             tracing::info!(%receiver, %address, "listening");
         }
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, "ignis-agent started");
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            threads,
+            "ignis-agent started"
+        );
         wait_for_signal().await?;
         tracing::info!(grace_period = ?config.grace_period, "shutting down: draining queues");
         let report = agent.shutdown().await;

@@ -107,7 +107,15 @@ impl Signal for Traces {
     const HTTP_PATH: &'static str = "/v1/traces";
     const ITEM_NAME: &'static str = "spans";
 
-    shape!(Traces, ResourceSpans, ScopeSpans, Span, resource_spans, scope_spans, spans);
+    shape!(
+        Traces,
+        ResourceSpans,
+        ScopeSpans,
+        Span,
+        resource_spans,
+        scope_spans,
+        spans
+    );
 
     fn weight(_: &Span) -> usize {
         1
@@ -128,7 +136,15 @@ impl Signal for Metrics {
     const HTTP_PATH: &'static str = "/v1/metrics";
     const ITEM_NAME: &'static str = "metric_points";
 
-    shape!(Metrics, ResourceMetrics, ScopeMetrics, Metric, resource_metrics, scope_metrics, metrics);
+    shape!(
+        Metrics,
+        ResourceMetrics,
+        ScopeMetrics,
+        Metric,
+        resource_metrics,
+        scope_metrics,
+        metrics
+    );
 
     fn weight(metric: &Metric) -> usize {
         match &metric.data {
@@ -156,7 +172,15 @@ impl Signal for Logs {
     const HTTP_PATH: &'static str = "/v1/logs";
     const ITEM_NAME: &'static str = "log_records";
 
-    shape!(Logs, ResourceLogs, ScopeLogs, LogRecord, resource_logs, scope_logs, log_records);
+    shape!(
+        Logs,
+        ResourceLogs,
+        ScopeLogs,
+        LogRecord,
+        resource_logs,
+        scope_logs,
+        log_records
+    );
 
     fn weight(_: &LogRecord) -> usize {
         1

@@ -43,7 +43,8 @@ async fn grpc_refusals_have_the_right_codes() {
     let agent = start_agent(&yaml(&sink)).await;
     let grpc = addr(&agent, "otlp/grpc");
 
-    let malformed = grpc_export::<Traces>(grpc, Bytes::from_static(b"\xff\xff\xff\x07garbage"), None).await;
+    let malformed =
+        grpc_export::<Traces>(grpc, Bytes::from_static(b"\xff\xff\xff\x07garbage"), None).await;
     assert_eq!(malformed.unwrap_err().code(), Code::InvalidArgument);
 
     // A JSON body sent as protobuf is malformed too.
@@ -53,9 +54,17 @@ async fn grpc_refusals_have_the_right_codes() {
     let big = Bytes::from(spans(0, 15_000).encode_to_vec());
     assert!(big.len() > 1 << 20);
     let oversize = grpc_export::<Traces>(grpc, big.clone(), None).await;
-    assert_eq!(oversize.unwrap_err().code(), Code::ResourceExhausted, "uncompressed oversize");
+    assert_eq!(
+        oversize.unwrap_err().code(),
+        Code::ResourceExhausted,
+        "uncompressed oversize"
+    );
     let oversize = grpc_export::<Traces>(grpc, big, Some(CompressionEncoding::Gzip)).await;
-    assert_eq!(oversize.unwrap_err().code(), Code::ResourceExhausted, "oversize after decompression");
+    assert_eq!(
+        oversize.unwrap_err().code(),
+        Code::ResourceExhausted,
+        "oversize after decompression"
+    );
 
     // No pipeline takes metrics from this receiver.
     let metrics = grpc_export::<Metrics>(grpc, Bytes::new(), None).await;
@@ -63,7 +72,9 @@ async fn grpc_refusals_have_the_right_codes() {
 
     // Still serving: a good request is acknowledged and delivered.
     let good = Bytes::from(spans(1, 3).encode_to_vec());
-    grpc_export::<Traces>(grpc, good, Some(CompressionEncoding::Gzip)).await.expect("accepted");
+    grpc_export::<Traces>(grpc, good, Some(CompressionEncoding::Gzip))
+        .await
+        .expect("accepted");
     let state = sink.state.clone();
     assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 3).await);
     assert_eq!(span_numbers(&state.requests::<Traces>()), vec![1, 2, 3]);
@@ -78,7 +89,10 @@ struct Answer {
 
 fn post(url: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>) -> Answer {
     let client = reqwest::blocking::Client::new();
-    let mut request = client.post(url).header("content-type", content_type).body(body);
+    let mut request = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body);
     if let Some(encoding) = encoding {
         request = request.header("content-encoding", encoding);
     }
@@ -105,25 +119,117 @@ async fn http_refusals_have_the_right_statuses() {
         let bomb = compress(&vec![b'a'; 10 << 20], Compression::Gzip);
         let client = reqwest::blocking::Client::new();
         vec![
-            ("malformed protobuf", post(&traces, "application/x-protobuf", None, b"\xff\xff\xff".to_vec())),
-            ("malformed json", post(&traces, "application/json", None, b"{\"resourceSpans\": [".to_vec())),
-            ("wrong json type", post(&traces, "application/json", None, b"{\"resourceSpans\": 5}".to_vec())),
-            ("bad hex id", post(&traces, "application/json", None,
-                br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#.to_vec())),
-            ("oversize", post(&traces, "application/x-protobuf", None, spans(0, 2000).encode_to_vec())),
-            ("gzip bomb", post(&traces, "application/x-protobuf", Some("gzip"), bomb)),
-            ("broken gzip", post(&traces, "application/x-protobuf", Some("gzip"), b"not gzip".to_vec())),
-            ("unknown encoding", post(&traces, "application/x-protobuf", Some("br"), good.clone())),
-            ("text body", post(&traces, "text/plain", None, b"hello".to_vec())),
-            ("no pipeline", post(&format!("{base}/v1/metrics"), "application/x-protobuf", None, vec![])),
-            ("unknown path", post(&format!("{base}/v2/traces"), "application/x-protobuf", None, good.clone())),
+            (
+                "malformed protobuf",
+                post(
+                    &traces,
+                    "application/x-protobuf",
+                    None,
+                    b"\xff\xff\xff".to_vec(),
+                ),
+            ),
+            (
+                "malformed json",
+                post(
+                    &traces,
+                    "application/json",
+                    None,
+                    b"{\"resourceSpans\": [".to_vec(),
+                ),
+            ),
+            (
+                "wrong json type",
+                post(
+                    &traces,
+                    "application/json",
+                    None,
+                    b"{\"resourceSpans\": 5}".to_vec(),
+                ),
+            ),
+            (
+                "bad hex id",
+                post(
+                    &traces,
+                    "application/json",
+                    None,
+                    br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#
+                        .to_vec(),
+                ),
+            ),
+            (
+                "oversize",
+                post(
+                    &traces,
+                    "application/x-protobuf",
+                    None,
+                    spans(0, 2000).encode_to_vec(),
+                ),
+            ),
+            (
+                "gzip bomb",
+                post(&traces, "application/x-protobuf", Some("gzip"), bomb),
+            ),
+            (
+                "broken gzip",
+                post(
+                    &traces,
+                    "application/x-protobuf",
+                    Some("gzip"),
+                    b"not gzip".to_vec(),
+                ),
+            ),
+            (
+                "unknown encoding",
+                post(&traces, "application/x-protobuf", Some("br"), good.clone()),
+            ),
+            (
+                "text body",
+                post(&traces, "text/plain", None, b"hello".to_vec()),
+            ),
+            (
+                "no pipeline",
+                post(
+                    &format!("{base}/v1/metrics"),
+                    "application/x-protobuf",
+                    None,
+                    vec![],
+                ),
+            ),
+            (
+                "unknown path",
+                post(
+                    &format!("{base}/v2/traces"),
+                    "application/x-protobuf",
+                    None,
+                    good.clone(),
+                ),
+            ),
             ("GET", {
                 let r = client.get(&traces).send().unwrap();
-                Answer { status: r.status().as_u16(), content_type: String::new(), body: vec![] }
+                Answer {
+                    status: r.status().as_u16(),
+                    content_type: String::new(),
+                    body: vec![],
+                }
             }),
-            ("good gzip", post(&traces, "application/x-protobuf", Some("gzip"), compress(&good, Compression::Gzip))),
-            ("good json", post(&traces, "application/json; charset=utf-8", None,
-                serde_json::to_vec(&spans(12, 1)).unwrap())),
+            (
+                "good gzip",
+                post(
+                    &traces,
+                    "application/x-protobuf",
+                    Some("gzip"),
+                    compress(&good, Compression::Gzip),
+                ),
+            ),
+            (
+                "good json",
+                post(
+                    &traces,
+                    "application/json; charset=utf-8",
+                    None,
+                    serde_json::to_vec(&spans(12, 1)).unwrap(),
+                ),
+            ),
         ]
     })
     .await
@@ -146,7 +252,12 @@ async fn http_refusals_have_the_right_statuses() {
     ];
     for ((name, answer), (expected_name, status)) in answers.iter().zip(expected) {
         assert_eq!(*name, expected_name);
-        assert_eq!(answer.status, status, "{name}: {}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(
+            answer.status,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
     }
     // Errors come back as google.rpc.Status in the request's format.
     let malformed = &answers[0].1;

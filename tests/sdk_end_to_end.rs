@@ -27,7 +27,10 @@ async fn round_trip(wire: Wire, exporter_kind: &str) {
         "otlp_grpc" => format!("http://{}", sink.grpc),
         _ => format!("http://{}", sink.http),
     };
-    let yaml = agent_yaml(exporter_kind, &format!("    endpoint: {endpoint}\n{}", fast_delivery()));
+    let yaml = agent_yaml(
+        exporter_kind,
+        &format!("    endpoint: {endpoint}\n{}", fast_delivery()),
+    );
     let agent = start_agent(&yaml).await;
     let target = match wire {
         Wire::Grpc => addr(&agent, "otlp/grpc"),
@@ -45,7 +48,9 @@ async fn round_trip(wire: Wire, exporter_kind: &str) {
 
     let state = sink.state.clone();
     let arrived = wait_until(Duration::from_secs(15), || {
-        state.items::<Traces>() >= spans && state.items::<Logs>() >= logs && state.items::<Metrics>() >= 2
+        state.items::<Traces>() >= spans
+            && state.items::<Logs>() >= logs
+            && state.items::<Metrics>() >= 2
     })
     .await;
     assert!(
@@ -67,18 +72,33 @@ async fn round_trip(wire: Wire, exporter_kind: &str) {
         .flat_map(|(r, s)| s.spans.iter().map(move |span| (r, s, span)))
         .collect();
     assert_eq!(received.len(), spans, "every span exactly once");
-    let ids: BTreeSet<_> = received.iter().map(|(_, _, s)| (s.trace_id.clone(), s.span_id.clone())).collect();
+    let ids: BTreeSet<_> = received
+        .iter()
+        .map(|(_, _, s)| (s.trace_id.clone(), s.span_id.clone()))
+        .collect();
     assert_eq!(ids, sent_ids.into_iter().collect::<BTreeSet<_>>());
     for (resource, scope, span) in &received {
         let resource_attrs = &resource.resource.as_ref().unwrap().attributes;
-        assert_eq!(attr(resource_attrs, "service.name"), Some(&Value::StringValue("checkout".into())));
+        assert_eq!(
+            attr(resource_attrs, "service.name"),
+            Some(&Value::StringValue("checkout".into()))
+        );
         assert_eq!(scope.scope.as_ref().unwrap().name, "orders");
         assert!(span.name.starts_with("GET /orders/"));
         assert_eq!(span.kind, 2, "SPAN_KIND_SERVER");
-        assert_eq!(attr(&span.attributes, "http.response.status_code"), Some(&Value::IntValue(200)));
-        assert_eq!(attr(&span.attributes, "ratio"), Some(&Value::DoubleValue(0.5)));
+        assert_eq!(
+            attr(&span.attributes, "http.response.status_code"),
+            Some(&Value::IntValue(200))
+        );
+        assert_eq!(
+            attr(&span.attributes, "ratio"),
+            Some(&Value::DoubleValue(0.5))
+        );
         let index: i64 = span.name.rsplit('/').next().unwrap().parse().unwrap();
-        assert_eq!(attr(&span.attributes, "order.index"), Some(&Value::IntValue(index)));
+        assert_eq!(
+            attr(&span.attributes, "order.index"),
+            Some(&Value::IntValue(index))
+        );
         assert!(span.start_time_unix_nano > 1_600_000_000_000_000_000);
         assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
         assert_eq!(span.events.len(), 1);
@@ -102,9 +122,16 @@ async fn round_trip(wire: Wire, exporter_kind: &str) {
             other => panic!("unexpected body {other:?}"),
         })
         .collect();
-    assert_eq!(bodies, (0..logs).map(|i| format!("order {i} placed")).collect());
-    assert!(records.iter().all(|r| r.severity_number == 9 && r.severity_text == "INFO"));
-    assert!(records.iter().all(|r| r.observed_time_unix_nano > 0 || r.time_unix_nano > 0));
+    assert_eq!(
+        bodies,
+        (0..logs).map(|i| format!("order {i} placed")).collect()
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.severity_number == 9 && r.severity_text == "INFO"));
+    assert!(records
+        .iter()
+        .all(|r| r.observed_time_unix_nano > 0 || r.time_unix_nano > 0));
 
     // Metrics: one counter point summing every increment, one histogram point.
     let metrics: Vec<_> = state
@@ -115,7 +142,10 @@ async fn round_trip(wire: Wire, exporter_kind: &str) {
         .flat_map(|s| s.metrics)
         .collect();
     assert_eq!(metrics.len(), 2, "{metrics:?}");
-    let counter = metrics.iter().find(|m| m.name == "orders.placed").expect("counter");
+    let counter = metrics
+        .iter()
+        .find(|m| m.name == "orders.placed")
+        .expect("counter");
     match &counter.data {
         Some(Data::Sum(sum)) => {
             assert_eq!(sum.data_points.len(), 1);
@@ -128,7 +158,10 @@ async fn round_trip(wire: Wire, exporter_kind: &str) {
         }
         other => panic!("counter arrived as {other:?}"),
     }
-    let histogram = metrics.iter().find(|m| m.name == "orders.latency").expect("histogram");
+    let histogram = metrics
+        .iter()
+        .find(|m| m.name == "orders.latency")
+        .expect("histogram");
     assert_eq!(histogram.unit, "ms");
     match &histogram.data {
         Some(Data::Histogram(h)) => {

@@ -100,7 +100,10 @@ fn render_labels(labels: &Labels) -> String {
     let body: Vec<String> = labels
         .iter()
         .map(|(k, v)| {
-            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             format!("{k}=\"{v}\"")
         })
         .collect();
@@ -114,12 +117,20 @@ mod tests {
     #[test]
     fn renders_counters_and_gauges() {
         let r = Registry::default();
-        r.counter("otelcol_receiver_accepted_spans", &[("receiver", "otlp")]).add(3);
-        r.counter("otelcol_receiver_accepted_spans", &[("receiver", "otlp")]).add(2);
+        r.counter("otelcol_receiver_accepted_spans", &[("receiver", "otlp")])
+            .add(3);
+        r.counter("otelcol_receiver_accepted_spans", &[("receiver", "otlp")])
+            .add(2);
         r.gauge("otelcol_exporter_queue_size", &[("exporter", "a\"b")], || 7);
         let text = r.render();
-        assert!(text.contains("otelcol_receiver_accepted_spans{receiver=\"otlp\"} 5"), "{text}");
-        assert!(text.contains("otelcol_exporter_queue_size{exporter=\"a\\\"b\"} 7"), "{text}");
+        assert!(
+            text.contains("otelcol_receiver_accepted_spans{receiver=\"otlp\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("otelcol_exporter_queue_size{exporter=\"a\\\"b\"} 7"),
+            "{text}"
+        );
         assert_eq!(r.total("otelcol_receiver_accepted_spans", &[]), 5);
     }
 }

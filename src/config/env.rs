@@ -44,7 +44,10 @@ pub fn expand_tree(
 }
 
 /// Expands one string; `Ok(None)` when it holds no `$` at all.
-pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, String> {
+pub fn expand(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
     if !text.contains('$') {
         return Ok(None);
     }
@@ -90,14 +93,14 @@ fn resolve(reference: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<S
     let value = match (lookup(name), default) {
         (Some(value), _) => value,
         (None, Some(default)) => default.to_owned(),
-        (None, None) => {
-            return Err(format!(
-                "environment variable {name} is not set (write ${{env:{name}:-default}} to allow that)"
-            ))
-        }
+        (None, None) => return Err(format!(
+            "environment variable {name} is not set (write ${{env:{name}:-default}} to allow that)"
+        )),
     };
     if value.contains(['\n', '\r']) {
-        return Err(format!("environment variable {name} contains a newline, which is refused"));
+        return Err(format!(
+            "environment variable {name} contains a newline, which is refused"
+        ));
     }
     Ok(value)
 }
@@ -117,7 +120,10 @@ mod tests {
 
     #[test]
     fn expands_variables_and_defaults() {
-        assert_eq!(expand("Bearer ${env:KEY}", &env).unwrap().unwrap(), "Bearer s3cr3t");
+        assert_eq!(
+            expand("Bearer ${env:KEY}", &env).unwrap().unwrap(),
+            "Bearer s3cr3t"
+        );
         assert_eq!(expand("${env:NOPE:-x:y}", &env).unwrap().unwrap(), "x:y");
         assert_eq!(expand("${env:EMPTY:-d}", &env).unwrap().unwrap(), "");
         assert_eq!(expand("$$5 and $x", &env).unwrap().unwrap(), "$5 and $x");
@@ -126,11 +132,21 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_expand() {
-        assert!(expand("${env:NOPE}", &env).unwrap_err().contains("NOPE is not set"));
-        assert!(expand("${env:MULTI}", &env).unwrap_err().contains("newline"));
-        assert!(expand("${file:/x}", &env).unwrap_err().contains("only ${env:NAME}"));
-        assert!(expand("${env:KEY", &env).unwrap_err().contains("unterminated"));
-        assert!(expand("${env:1X}", &env).unwrap_err().contains("not a valid"));
+        assert!(expand("${env:NOPE}", &env)
+            .unwrap_err()
+            .contains("NOPE is not set"));
+        assert!(expand("${env:MULTI}", &env)
+            .unwrap_err()
+            .contains("newline"));
+        assert!(expand("${file:/x}", &env)
+            .unwrap_err()
+            .contains("only ${env:NAME}"));
+        assert!(expand("${env:KEY", &env)
+            .unwrap_err()
+            .contains("unterminated"));
+        assert!(expand("${env:1X}", &env)
+            .unwrap_err()
+            .contains("not a valid"));
     }
 
     #[test]

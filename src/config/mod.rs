@@ -86,8 +86,10 @@ pub fn load_str(
     match config {
         Some(config) if problems.is_empty() => Ok(config),
         _ => {
+            // One error per place, the first cause found: a value whose
+            // `${env:..}` failed would otherwise also be reported as invalid.
             problems.sort_by_key(|(pos, _)| (pos.line, pos.col));
-            problems.dedup();
+            problems.dedup_by_key(|(pos, _)| *pos);
             Err(ConfigErrors(
                 problems
                     .into_iter()

@@ -23,10 +23,14 @@ impl ComponentId {
         let valid_kind =
             !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_kind {
-            return Err(format!("`{text}` is not a valid id: write `type` or `type/name`"));
+            return Err(format!(
+                "`{text}` is not a valid id: write `type` or `type/name`"
+            ));
         }
         if name.is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace)) {
-            return Err(format!("`{text}` is not a valid id: the name after `/` must be non-empty"));
+            return Err(format!(
+                "`{text}` is not a valid id: the name after `/` must be non-empty"
+            ));
         }
         Ok(ComponentId {
             kind: kind.to_owned(),

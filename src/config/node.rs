@@ -39,7 +39,10 @@ pub enum Node {
     Float(f64),
     /// A string; `from_env` marks text that came from `${env:..}` so that
     /// error messages never echo it (it may be a secret).
-    Str { text: String, from_env: bool },
+    Str {
+        text: String,
+        from_env: bool,
+    },
     Seq(Vec<Located<Node>>),
     Map(Vec<(Located<String>, Located<Node>)>),
 }
@@ -208,7 +211,9 @@ mod tests {
         assert_eq!(b.value, Node::UInt(1));
         assert_eq!(b.pos, Pos { line: 2, col: 6 });
         let c = doc.get("a").unwrap().get("c").unwrap();
-        let Node::Seq(items) = &c.value else { panic!("not a list") };
+        let Node::Seq(items) = &c.value else {
+            panic!("not a list")
+        };
         assert_eq!(items[1].pos.line, 3);
     }
 

@@ -6,20 +6,30 @@ use super::model::*;
 use super::node::{Located, Node, Pos};
 use super::units::Dur;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 type Problems = Vec<(Pos, String)>;
 
 const RECEIVER_KINDS: &[&str] = &["otlp"];
 const PROCESSOR_KINDS: &[&str] = &[];
-const EXPORTER_KINDS: &[&str] = &["otlp_grpc", "otlp", "otlp_http", "otlphttp", "debug", "file"];
+const EXPORTER_KINDS: &[&str] = &[
+    "otlp_grpc",
+    "otlp",
+    "otlp_http",
+    "otlphttp",
+    "debug",
+    "file",
+];
 
 /// Builds the config, pushing every problem found. Returns `None` only when
 /// the document is too broken to say more.
 pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Config> {
     let Some(top) = tree.entries() else {
-        problems.push((tree.pos, format!("expected a mapping at the top, found {}", tree.kind())));
+        problems.push((
+            tree.pos,
+            format!("expected a mapping at the top, found {}", tree.kind()),
+        ));
         return None;
     };
     for (key, _) in top {
@@ -33,16 +43,31 @@ pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Con
             ));
         }
     }
-    let receivers = components(tree, "receivers", RECEIVER_KINDS, problems, receiver);
-    let processors = components(tree, "processors", PROCESSOR_KINDS, problems, |_, _| -> Result<(), DeError> {
-        Err(DeError {
-            message: "no processor is available yet".into(),
-            pos: None,
-        })
-    });
-    let exporters = components(tree, "exporters", EXPORTER_KINDS, problems, exporter);
-    let service = service(tree, problems)?;
-    let pipelines = pipelines(tree, &receivers, &processors, &exporters, problems);
+    let (receivers, declared_receivers) =
+        components(tree, "receivers", RECEIVER_KINDS, problems, receiver);
+    let (_, declared_processors) = components(
+        tree,
+        "processors",
+        PROCESSOR_KINDS,
+        problems,
+        |_, _| -> Result<(), DeError> {
+            Err(DeError {
+                message: "no processor is available yet".into(),
+                pos: None,
+            })
+        },
+    );
+    let (exporters, declared_exporters) =
+        components(tree, "exporters", EXPORTER_KINDS, problems, exporter);
+    // A broken `service` section is reported; pipelines are still checked.
+    let service = service(tree, problems);
+    let declared = Declared {
+        receivers: declared_receivers,
+        processors: declared_processors,
+        exporters: declared_exporters,
+    };
+    let pipelines = pipelines(tree, &declared, problems);
+    let service = service?;
     Some(Config {
         receivers,
         exporters,
@@ -52,21 +77,34 @@ pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Con
     })
 }
 
-/// Reads one section (`receivers`, ...) with `read` for each component.
+/// Every component id written in the file, valid or not: a pipeline that
+/// names a broken component is not blamed for it (its own error is reported).
+struct Declared {
+    receivers: BTreeSet<ComponentId>,
+    processors: BTreeSet<ComponentId>,
+    exporters: BTreeSet<ComponentId>,
+}
+
+/// Reads one section (`receivers`, ...) with `read` for each component;
+/// returns the valid ones and the ids of all.
 fn components<T>(
     tree: &Located<Node>,
     section: &str,
     kinds: &[&str],
     problems: &mut Problems,
     read: impl Fn(&str, &Located<Node>) -> Result<T, DeError>,
-) -> BTreeMap<ComponentId, T> {
+) -> (BTreeMap<ComponentId, T>, BTreeSet<ComponentId>) {
     let mut out = BTreeMap::new();
+    let mut declared = BTreeSet::new();
     let Some(node) = tree.get(section) else {
-        return out;
+        return (out, declared);
     };
     let Some(entries) = node.entries() else {
-        problems.push((node.pos, format!("`{section}` must be a mapping, found {}", node.kind())));
-        return out;
+        problems.push((
+            node.pos,
+            format!("`{section}` must be a mapping, found {}", node.kind()),
+        ));
+        return (out, declared);
     };
     for (key, value) in entries {
         let id = match ComponentId::parse(&key.value) {
@@ -76,11 +114,20 @@ fn components<T>(
                 continue;
             }
         };
+        declared.insert(id.clone());
         if !kinds.contains(&id.kind.as_str()) {
-            let known = if kinds.is_empty() { "none yet".to_owned() } else { kinds.join(", ") };
+            let known = if kinds.is_empty() {
+                "none yet".to_owned()
+            } else {
+                kinds.join(", ")
+            };
             problems.push((
                 key.pos,
-                format!("unknown {} type `{}` (known: {known})", singular(section), id.kind),
+                format!(
+                    "unknown {} type `{}` (known: {known})",
+                    singular(section),
+                    id.kind
+                ),
             ));
             continue;
         }
@@ -88,10 +135,13 @@ fn components<T>(
             Ok(config) => {
                 out.insert(id, config);
             }
-            Err(e) => problems.push((e.pos.unwrap_or(value.pos), format!("{section}.{id}: {}", e.message))),
+            Err(e) => problems.push((
+                e.pos.unwrap_or(value.pos),
+                format!("{section}.{id}: {}", e.message),
+            )),
         }
     }
-    out
+    (out, declared)
 }
 
 fn singular(section: &str) -> &str {
@@ -116,7 +166,10 @@ fn read<'a, T: Deserialize<'a> + Default>(node: &'a Located<Node>) -> Result<T, 
 fn receiver(_kind: &str, node: &Located<Node>) -> Result<ReceiverConfig, DeError> {
     let config: OtlpReceiverConfig = read(node)?;
     if config.protocols.grpc.is_none() && config.protocols.http.is_none() {
-        return Err(err_at(node.pos, "enable at least one of `protocols.grpc` and `protocols.http`"));
+        return Err(err_at(
+            node.pos,
+            "enable at least one of `protocols.grpc` and `protocols.http`",
+        ));
     }
     for endpoint in [
         config.protocols.grpc.as_ref().map(|g| &g.endpoint),
@@ -126,7 +179,10 @@ fn receiver(_kind: &str, node: &Located<Node>) -> Result<ReceiverConfig, DeError
     .flatten()
     {
         if endpoint.parse::<std::net::SocketAddr>().is_err() && !endpoint.contains(':') {
-            return Err(err_at(node.pos, format!("endpoint `{endpoint}` must be host:port")));
+            return Err(err_at(
+                node.pos,
+                format!("endpoint `{endpoint}` must be host:port"),
+            ));
         }
     }
     Ok(ReceiverConfig::Otlp(config))
@@ -157,7 +213,11 @@ fn pos_of(node: &Located<Node>, key: &str) -> Pos {
     node.get(key).map_or(node.pos, |n| n.pos)
 }
 
-fn check_otlp(c: &OtlpExporterConfig, node: &Located<Node>, http_only: bool) -> Result<(), DeError> {
+fn check_otlp(
+    c: &OtlpExporterConfig,
+    node: &Located<Node>,
+    http_only: bool,
+) -> Result<(), DeError> {
     let endpoint_pos = pos_of(node, "endpoint");
     let endpoints = [
         Some(&c.endpoint),
@@ -168,38 +228,75 @@ fn check_otlp(c: &OtlpExporterConfig, node: &Located<Node>, http_only: bool) -> 
     for endpoint in endpoints.into_iter().flatten() {
         let has_scheme = endpoint.starts_with("http://") || endpoint.starts_with("https://");
         if http_only && !has_scheme {
-            return Err(err_at(endpoint_pos, format!("endpoint `{endpoint}` must start with http:// or https://")));
+            return Err(err_at(
+                endpoint_pos,
+                format!("endpoint `{endpoint}` must start with http:// or https://"),
+            ));
         }
-        let full = if has_scheme { endpoint.clone() } else { format!("https://{endpoint}") };
+        let full = if has_scheme {
+            endpoint.clone()
+        } else {
+            format!("https://{endpoint}")
+        };
         match full.parse::<http::Uri>() {
             Ok(uri) if uri.host().is_some() => {}
-            _ => return Err(err_at(endpoint_pos, format!("endpoint `{endpoint}` is not a valid URL"))),
+            _ => {
+                return Err(err_at(
+                    endpoint_pos,
+                    format!("endpoint `{endpoint}` is not a valid URL"),
+                ))
+            }
         }
     }
-    if !http_only && (c.traces_endpoint.is_some() || c.metrics_endpoint.is_some() || c.logs_endpoint.is_some()) {
-        return Err(err_at(node.pos, "traces_endpoint, metrics_endpoint and logs_endpoint are for otlp_http only"));
+    if !http_only
+        && (c.traces_endpoint.is_some()
+            || c.metrics_endpoint.is_some()
+            || c.logs_endpoint.is_some())
+    {
+        return Err(err_at(
+            node.pos,
+            "traces_endpoint, metrics_endpoint and logs_endpoint are for otlp_http only",
+        ));
     }
     let headers_pos = pos_of(node, "headers");
     for (name, value) in &c.headers {
         if http::HeaderName::try_from(name.as_str()).is_err() {
-            return Err(err_at(headers_pos, format!("`{name}` is not a valid header name")));
+            return Err(err_at(
+                headers_pos,
+                format!("`{name}` is not a valid header name"),
+            ));
         }
         // The value may be a secret: say which header, never what it holds.
         if http::HeaderValue::try_from(value.as_str()).is_err() {
-            return Err(err_at(headers_pos, format!("the value of header `{name}` is not a valid header value")));
+            return Err(err_at(
+                headers_pos,
+                format!("the value of header `{name}` is not a valid header value"),
+            ));
         }
     }
     let tls_pos = pos_of(node, "tls");
     if c.tls.cert_file.is_some() != c.tls.key_file.is_some() {
-        return Err(err_at(tls_pos, "tls.cert_file and tls.key_file go together"));
+        return Err(err_at(
+            tls_pos,
+            "tls.cert_file and tls.key_file go together",
+        ));
     }
-    for file in [&c.tls.ca_file, &c.tls.cert_file, &c.tls.key_file].into_iter().flatten() {
+    for file in [&c.tls.ca_file, &c.tls.cert_file, &c.tls.key_file]
+        .into_iter()
+        .flatten()
+    {
         if !file.is_file() {
-            return Err(err_at(tls_pos, format!("TLS file {} does not exist", file.display())));
+            return Err(err_at(
+                tls_pos,
+                format!("TLS file {} does not exist", file.display()),
+            ));
         }
     }
     if c.timeout.0.is_zero() {
-        return Err(err_at(pos_of(node, "timeout"), "timeout must be more than 0"));
+        return Err(err_at(
+            pos_of(node, "timeout"),
+            "timeout must be more than 0",
+        ));
     }
     Ok(())
 }
@@ -208,11 +305,17 @@ fn check_delivery(d: &DeliveryConfig, node: &Located<Node>) -> Result<(), DeErro
     let q = &d.sending_queue;
     let queue_pos = pos_of(node, "sending_queue");
     if q.max_size.0 == 0 || q.num_consumers == 0 {
-        return Err(err_at(queue_pos, "sending_queue.max_size and num_consumers must be more than 0"));
+        return Err(err_at(
+            queue_pos,
+            "sending_queue.max_size and num_consumers must be more than 0",
+        ));
     }
     let b = &d.batch;
     if b.max_size == 0 || b.max_bytes.0 == 0 {
-        return Err(err_at(pos_of(node, "batch"), "batch.max_size and batch.max_bytes must be more than 0"));
+        return Err(err_at(
+            pos_of(node, "batch"),
+            "batch.max_size and batch.max_bytes must be more than 0",
+        ));
     }
     let r = &d.retry_on_failure;
     if r.multiplier < 1.0 || !(0.0..=1.0).contains(&r.randomization_factor) {
@@ -242,7 +345,10 @@ fn default_grace() -> Dur {
 
 fn service(tree: &Located<Node>, problems: &mut Problems) -> Option<Service> {
     let Some(node) = tree.get("service") else {
-        problems.push((tree.pos, "`service` is missing: it lists the pipelines to run".into()));
+        problems.push((
+            tree.pos,
+            "`service` is missing: it lists the pipelines to run".into(),
+        ));
         return None;
     };
     match from_node::<Service>(node) {
@@ -250,7 +356,10 @@ fn service(tree: &Located<Node>, problems: &mut Problems) -> Option<Service> {
             let level = &service.telemetry.logs.level;
             if tracing_subscriber::EnvFilter::try_new(level).is_err() {
                 let pos = node.get("telemetry").map_or(node.pos, |t| t.pos);
-                problems.push((pos, format!("`{level}` is not a log level (try info, debug, warn)")));
+                problems.push((
+                    pos,
+                    format!("`{level}` is not a log level (try info, debug, warn)"),
+                ));
             }
             Some(service)
         }
@@ -272,20 +381,24 @@ struct RawPipeline {
 
 fn pipelines(
     tree: &Located<Node>,
-    receivers: &BTreeMap<ComponentId, ReceiverConfig>,
-    processors: &BTreeMap<ComponentId, ()>,
-    exporters: &BTreeMap<ComponentId, ExporterConfig>,
+    declared: &Declared,
     problems: &mut Problems,
 ) -> BTreeMap<ComponentId, Pipeline> {
     let mut out = BTreeMap::new();
     let service = tree.get("service");
     let Some(node) = service.and_then(|s| s.get("pipelines")) else {
-        problems.push((service.map_or(tree.pos, |s| s.pos), "service.pipelines is missing: define at least one pipeline".into()));
+        problems.push((
+            service.map_or(tree.pos, |s| s.pos),
+            "service.pipelines is missing: define at least one pipeline".into(),
+        ));
         return out;
     };
     let entries = node.entries().unwrap_or_default();
     if entries.is_empty() {
-        problems.push((node.pos, "service.pipelines is empty: define at least one pipeline".into()));
+        problems.push((
+            node.pos,
+            "service.pipelines is empty: define at least one pipeline".into(),
+        ));
     }
     for (key, value) in entries {
         let id = match ComponentId::parse(&key.value) {
@@ -300,25 +413,37 @@ fn pipelines(
             "metrics" => SignalKind::Metrics,
             "logs" => SignalKind::Logs,
             other => {
-                problems.push((key.pos, format!("unknown pipeline type `{other}` (expected traces, metrics or logs)")));
+                problems.push((
+                    key.pos,
+                    format!("unknown pipeline type `{other}` (expected traces, metrics or logs)"),
+                ));
                 continue;
             }
         };
         let raw: RawPipeline = match from_node(value) {
             Ok(raw) => raw,
             Err(e) => {
-                problems.push((e.pos.unwrap_or(value.pos), format!("pipeline {id}: {}", e.message)));
+                problems.push((
+                    e.pos.unwrap_or(value.pos),
+                    format!("pipeline {id}: {}", e.message),
+                ));
                 continue;
             }
         };
-        let mut check = |list: &str, names: &[String], defined: &dyn Fn(&ComponentId) -> bool, required: bool| {
+        let mut check = |list: &str,
+                         names: &[String],
+                         defined: &dyn Fn(&ComponentId) -> bool,
+                         required: bool| {
             let list_node = value.get(list);
             let item_pos = |i: usize| match list_node.map(|n| &n.value) {
                 Some(Node::Seq(items)) => items.get(i).map_or(value.pos, |n| n.pos),
                 _ => value.pos,
             };
             if required && names.is_empty() {
-                problems.push((list_node.map_or(value.pos, |n| n.pos), format!("pipeline {id} needs at least one of its {list}")));
+                problems.push((
+                    list_node.map_or(value.pos, |n| n.pos),
+                    format!("pipeline {id} needs at least one of its {list}"),
+                ));
             }
             let mut ids = Vec::new();
             for (i, name) in names.iter().enumerate() {
@@ -338,9 +463,24 @@ fn pipelines(
         };
         let pipeline = Pipeline {
             signal,
-            receivers: check("receivers", &raw.receivers, &|c| receivers.contains_key(c), true),
-            processors: check("processors", &raw.processors, &|c| processors.contains_key(c), false),
-            exporters: check("exporters", &raw.exporters, &|c| exporters.contains_key(c), true),
+            receivers: check(
+                "receivers",
+                &raw.receivers,
+                &|c| declared.receivers.contains(c),
+                true,
+            ),
+            processors: check(
+                "processors",
+                &raw.processors,
+                &|c| declared.processors.contains(c),
+                false,
+            ),
+            exporters: check(
+                "exporters",
+                &raw.exporters,
+                &|c| declared.exporters.contains(c),
+                true,
+            ),
         };
         out.insert(id, pipeline);
     }

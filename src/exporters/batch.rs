@@ -54,7 +54,12 @@ pub fn split<S: Signal>(request: S, max_items: usize, max_bytes: usize) -> Vec<S
                 let weight = S::weight(&item);
                 let size = field_len(item.encoded_len());
                 let open = last_scope_open::<S>(&current, &resource, &scope);
-                let extra = size + if open { 0 } else { resource_overhead + scope_overhead };
+                let extra = size
+                    + if open {
+                        0
+                    } else {
+                        resource_overhead + scope_overhead
+                    };
                 if items > 0 && (items + weight > max_items || bytes + extra > max_bytes) {
                     out.push(std::mem::take(&mut current));
                     items = 0;
@@ -172,7 +177,11 @@ mod tests {
         let parts = split(batch.clone(), usize::MAX, limit);
         assert!(parts.len() > 5);
         for part in &parts {
-            assert!(part.encoded_len() <= limit, "{} > {limit}", part.encoded_len());
+            assert!(
+                part.encoded_len() <= limit,
+                "{} > {limit}",
+                part.encoded_len()
+            );
         }
         let ids: Vec<u8> = parts.iter().flat_map(span_ids).collect();
         assert_eq!(ids, (0..200).collect::<Vec<_>>());

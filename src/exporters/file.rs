@@ -44,7 +44,10 @@ impl FileState {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
             let size = file.metadata()?.len();
             self.file = Some((file, size));
         }
@@ -75,19 +78,35 @@ impl<S: Signal> Transport<S> for FileTransport {
     async fn send(&self, batch: &S) -> Outcome {
         let mut line = match serde_json::to_vec(batch) {
             Ok(line) => line,
-            Err(e) => return Outcome::Permanent { reason: format!("cannot write as JSON: {e}") },
+            Err(e) => {
+                return Outcome::Permanent {
+                    reason: format!("cannot write as JSON: {e}"),
+                }
+            }
         };
         line.push(b'\n');
         let state = Arc::clone(&self.state);
         let written = tokio::task::spawn_blocking(move || {
-            state.lock().unwrap_or_else(|p| p.into_inner()).write_line(&line)
+            state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write_line(&line)
         })
         .await;
         match written {
-            Ok(Ok(())) => Outcome::Sent { rejected: 0, message: String::new() },
+            Ok(Ok(())) => Outcome::Sent {
+                rejected: 0,
+                message: String::new(),
+            },
             // A full disk may have room later: retry rather than drop.
-            Ok(Err(e)) => Outcome::Retry { after: None, reason: format!("writing the file: {e}") },
-            Err(e) => Outcome::Retry { after: None, reason: format!("writer task: {e}") },
+            Ok(Err(e)) => Outcome::Retry {
+                after: None,
+                reason: format!("writing the file: {e}"),
+            },
+            Err(e) => Outcome::Retry {
+                after: None,
+                reason: format!("writer task: {e}"),
+            },
         }
     }
 }

@@ -89,7 +89,10 @@ impl<S: Signal> Transport<S> for GrpcTransport {
         request.set_timeout(self.timeout);
         let path = PathAndQuery::from_maybe_shared(format!("/{}/Export", S::GRPC_SERVICE))
             .expect("static service path");
-        match grpc.unary(request, path, ClientCodec::<S::Response>::default()).await {
+        match grpc
+            .unary(request, path, ClientCodec::<S::Response>::default())
+            .await
+        {
             Ok(response) => match S::rejected(response.get_ref()) {
                 Some((rejected, message)) => Outcome::Sent { rejected, message },
                 None => Outcome::Sent {
@@ -113,8 +116,14 @@ pub fn classify(status: &Status) -> Outcome {
         | Code::DeadlineExceeded
         | Code::Aborted
         | Code::OutOfRange
-        | Code::DataLoss => Outcome::Retry { after: delay, reason },
-        Code::ResourceExhausted if delay.is_some() => Outcome::Retry { after: delay, reason },
+        | Code::DataLoss => Outcome::Retry {
+            after: delay,
+            reason,
+        },
+        Code::ResourceExhausted if delay.is_some() => Outcome::Retry {
+            after: delay,
+            reason,
+        },
         Code::ResourceExhausted if is_size_error(&message) => Outcome::TooLarge { reason },
         _ => Outcome::Permanent { reason },
     }
@@ -124,7 +133,9 @@ pub fn classify(status: &Status) -> Outcome {
 /// grpc-go, tonic and the Collector phrase it).
 fn is_size_error(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("too large") || m.contains("larger than") || (m.contains("size") && m.contains("exceed"))
+    m.contains("too large")
+        || m.contains("larger than")
+        || (m.contains("size") && m.contains("exceed"))
 }
 
 #[cfg(test)]
@@ -146,7 +157,9 @@ mod tests {
         assert!(!retry(Status::permission_denied("no")));
         assert!(!retry(Status::internal("x")));
         assert!(matches!(
-            classify(&Status::resource_exhausted("grpc: received message larger than max (5 vs. 4)")),
+            classify(&Status::resource_exhausted(
+                "grpc: received message larger than max (5 vs. 4)"
+            )),
             Outcome::TooLarge { .. }
         ));
         let details = rpc::status_with_retry_info(8, "slow down", Duration::from_secs(3));
@@ -162,7 +175,8 @@ mod tests {
 
     #[test]
     fn dial_url_follows_the_collector() {
-        let mut c: OtlpExporterConfig = serde_json::from_str(r#"{"endpoint":"ignis.example:4317"}"#).unwrap();
+        let mut c: OtlpExporterConfig =
+            serde_json::from_str(r#"{"endpoint":"ignis.example:4317"}"#).unwrap();
         assert_eq!(dial_url(&c), "https://ignis.example:4317");
         c.tls.insecure = true;
         assert_eq!(dial_url(&c), "http://ignis.example:4317");

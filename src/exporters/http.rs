@@ -51,11 +51,21 @@ impl HttpTransport {
             .iter()
             .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
             .collect();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(concat!("ignis-agent/", env!("CARGO_PKG_VERSION"))));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("ignis-agent/", env!("CARGO_PKG_VERSION"))),
+        );
         match config.compression {
-            Compression::Gzip => headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-            Compression::Zstd => headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd")),
+            Compression::Gzip => {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
+            }
+            Compression::Zstd => {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("zstd"))
+            }
             Compression::None => None,
         };
         Ok(HttpTransport {
@@ -84,7 +94,11 @@ impl<S: Signal> Transport<S> for HttpTransport {
             .expect("valid request parts");
         *request.headers_mut() = self.headers.clone();
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| format!("connection: {e}"))?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("connection: {e}"))?;
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, MAX_RESPONSE)
                 .collect()
@@ -100,7 +114,12 @@ impl<S: Signal> Transport<S> for HttpTransport {
                     reason: format!("no answer within {:?}", self.timeout),
                 }
             }
-            Ok(Err(reason)) => return Outcome::Retry { after: None, reason },
+            Ok(Err(reason)) => {
+                return Outcome::Retry {
+                    after: None,
+                    reason,
+                }
+            }
             Ok(Ok(answer)) => answer,
         };
         let status = parts.status;
@@ -114,7 +133,11 @@ impl<S: Signal> Transport<S> for HttpTransport {
                 },
             };
         }
-        let reason = format!("HTTP {}: {}", status.as_u16(), error_message(&parts.headers, &body));
+        let reason = format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            error_message(&parts.headers, &body)
+        );
         match status {
             StatusCode::TOO_MANY_REQUESTS
             | StatusCode::BAD_GATEWAY
@@ -155,7 +178,10 @@ fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
             .ok()
             .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
     } else {
-        rpc::Status::decode(body).ok().map(|s| s.message).filter(|m| !m.is_empty())
+        rpc::Status::decode(body)
+            .ok()
+            .map(|s| s.message)
+            .filter(|m| !m.is_empty())
     };
     let text = text.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
     text.chars().filter(|c| !c.is_control()).take(512).collect()
@@ -168,7 +194,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -181,17 +210,33 @@ mod tests {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
         let later = SystemTime::now() + Duration::from_secs(30);
-        h.insert(header::RETRY_AFTER, httpdate::fmt_http_date(later).parse().unwrap());
+        h.insert(
+            header::RETRY_AFTER,
+            httpdate::fmt_http_date(later).parse().unwrap(),
+        );
         let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
     }
 
     #[test]
     fn error_message_reads_rpc_status() {
-        let status = rpc::Status { code: 3, message: "bad span".into(), details: vec![] };
-        assert_eq!(error_message(&HeaderMap::new(), &status.encode_to_vec()), "bad span");
-        assert_eq!(error_message(&HeaderMap::new(), b"plain\ntext"), "plaintext");
+        let status = rpc::Status {
+            code: 3,
+            message: "bad span".into(),
+            details: vec![],
+        };
+        assert_eq!(
+            error_message(&HeaderMap::new(), &status.encode_to_vec()),
+            "bad span"
+        );
+        assert_eq!(
+            error_message(&HeaderMap::new(), b"plain\ntext"),
+            "plaintext"
+        );
     }
 }

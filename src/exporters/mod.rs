@@ -20,7 +20,10 @@ pub enum Outcome {
     /// Accepted; `rejected` items were refused by the server's partial success.
     Sent { rejected: i64, message: String },
     /// Try again, after `after` if the server said when.
-    Retry { after: Option<Duration>, reason: String },
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
     /// The batch is too large for the destination: split it and retry.
     TooLarge { reason: String },
     /// The destination will never take this batch.

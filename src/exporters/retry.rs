@@ -36,7 +36,8 @@ impl Backoff {
             return base;
         }
         let spread = base.as_secs_f64() * self.randomization;
-        let jittered = rand::rng().random_range(base.as_secs_f64() - spread..=base.as_secs_f64() + spread);
+        let jittered =
+            rand::rng().random_range(base.as_secs_f64() - spread..=base.as_secs_f64() + spread);
         Duration::from_secs_f64(jittered.max(0.0))
     }
 }
@@ -73,7 +74,10 @@ mod tests {
     #[test]
     fn server_delay_wins_but_is_capped() {
         let mut b = Backoff::new(&config(0.5));
-        assert_eq!(b.delay(Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            b.delay(Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
         assert_eq!(b.delay(Some(Duration::from_secs(7200))), MAX_SERVER_DELAY);
     }
 }

@@ -46,7 +46,10 @@ impl SenderMetrics {
     pub fn new<S: Signal>(registry: &Registry, exporter: &str) -> Self {
         let labels = [("exporter", exporter)];
         let (sent, failed) = match S::ITEM_NAME {
-            "spans" => ("otelcol_exporter_sent_spans", "otelcol_exporter_send_failed_spans"),
+            "spans" => (
+                "otelcol_exporter_sent_spans",
+                "otelcol_exporter_send_failed_spans",
+            ),
             "metric_points" => (
                 "otelcol_exporter_sent_metric_points",
                 "otelcol_exporter_send_failed_metric_points",
@@ -60,7 +63,11 @@ impl SenderMetrics {
         let dropped = |reason: DropReason| {
             registry.counter(
                 "ignis_exporter_dropped_items",
-                &[("exporter", exporter), ("signal", signal), ("reason", reason.as_str())],
+                &[
+                    ("exporter", exporter),
+                    ("signal", signal),
+                    ("reason", reason.as_str()),
+                ],
             )
         };
         SenderMetrics {
@@ -212,4 +219,3 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
             "dropping data that could not be delivered");
     }
 }
-

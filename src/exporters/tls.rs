@@ -82,7 +82,10 @@ fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Tl
 
 /// A connector for `http://` (plaintext) and `https://` (TLS) URLs; gRPC
 /// wants HTTP/2 only, OTLP/HTTP takes either.
-pub fn connector(tls: &TlsClientConfig, http2_only: bool) -> Result<HttpsConnector<HttpConnector>, TlsError> {
+pub fn connector(
+    tls: &TlsClientConfig,
+    http2_only: bool,
+) -> Result<HttpsConnector<HttpConnector>, TlsError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -125,7 +128,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -134,7 +142,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -85,13 +85,23 @@ impl Agent {
             let name = id.to_string();
             if let Some(grpc) = &otlp.protocols.grpc {
                 let listener = bind(&name, &grpc.endpoint).await?;
-                agent.listening.insert(format!("{name}/grpc"), local_addr(&listener));
+                agent
+                    .listening
+                    .insert(format!("{name}/grpc"), local_addr(&listener));
                 let fan = |t| Fanout::new(t, &metrics, &name, "grpc");
                 let limit = (grpc.max_recv_msg_size_mib as usize).saturating_mul(1 << 20);
                 let router = tonic::transport::Server::builder()
-                    .add_service(receivers::grpc::ExportService::new(Arc::new(fan(traces.for_receiver(id))), limit))
                     .add_service(receivers::grpc::ExportService::new(
-                        Arc::new(Fanout::new(metrics_graph.for_receiver(id), &metrics, &name, "grpc")),
+                        Arc::new(fan(traces.for_receiver(id))),
+                        limit,
+                    ))
+                    .add_service(receivers::grpc::ExportService::new(
+                        Arc::new(Fanout::new(
+                            metrics_graph.for_receiver(id),
+                            &metrics,
+                            &name,
+                            "grpc",
+                        )),
                         limit,
                     ))
                     .add_service(receivers::grpc::ExportService::new(
@@ -99,25 +109,46 @@ impl Agent {
                         limit,
                     ));
                 let mut stop = stop_rx.clone();
-                let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
                 let task_name = name.clone();
                 agent.receivers.push(tokio::spawn(async move {
                     let shutdown = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+                    if let Err(e) = router
+                        .serve_with_incoming_shutdown(incoming, shutdown)
+                        .await
+                    {
                         tracing::error!(receiver = %task_name, error = %e, "gRPC server failed");
                     }
                 }));
             }
             if let Some(http) = &otlp.protocols.http {
                 let listener = bind(&name, &http.endpoint).await?;
-                agent.listening.insert(format!("{name}/http"), local_addr(&listener));
+                agent
+                    .listening
+                    .insert(format!("{name}/http"), local_addr(&listener));
                 let fan = |transport| {
                     (
-                        Arc::new(Fanout::new(traces.for_receiver(id), &metrics, &name, transport)),
-                        Arc::new(Fanout::new(metrics_graph.for_receiver(id), &metrics, &name, transport)),
-                        Arc::new(Fanout::new(logs.for_receiver(id), &metrics, &name, transport)),
+                        Arc::new(Fanout::new(
+                            traces.for_receiver(id),
+                            &metrics,
+                            &name,
+                            transport,
+                        )),
+                        Arc::new(Fanout::new(
+                            metrics_graph.for_receiver(id),
+                            &metrics,
+                            &name,
+                            transport,
+                        )),
+                        Arc::new(Fanout::new(
+                            logs.for_receiver(id),
+                            &metrics,
+                            &name,
+                            transport,
+                        )),
                     )
                 };
                 let (t, m, l) = fan("http");
@@ -128,7 +159,10 @@ impl Agent {
                     let shutdown = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
-                    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                    {
                         tracing::error!(receiver = %task_name, error = %e, "HTTP server failed");
                     }
                 }));
@@ -157,7 +191,10 @@ impl Agent {
                 }
                 let exporter = &config.exporters[id];
                 let (queue, sender_metrics) = self.start_exporter::<S>(id, exporter, hard_stop)?;
-                evicted.insert(id.clone(), sender_metrics.dropped(DropReason::QueueFull).clone());
+                evicted.insert(
+                    id.clone(),
+                    sender_metrics.dropped(DropReason::QueueFull).clone(),
+                );
                 queues.insert(id.clone(), queue);
             }
         }
@@ -189,16 +226,29 @@ impl Agent {
     ) -> Result<(Arc<MemoryQueue<S>>, SenderMetrics), StartError> {
         let delivery = exporter.delivery();
         let q = &delivery.sending_queue;
-        let queue = Arc::new(MemoryQueue::<S>::new(q.max_size.0 as usize, q.when_full, q.block_timeout.0));
+        let queue = Arc::new(MemoryQueue::<S>::new(
+            q.max_size.0 as usize,
+            q.when_full,
+            q.block_timeout.0,
+        ));
         let name = id.to_string();
         let signal = S::KIND.as_str();
         let labels = [("exporter", name.as_str()), ("signal", signal)];
         let gauge_queue = Arc::clone(&queue);
-        self.metrics.gauge("otelcol_exporter_queue_size", &labels, move || gauge_queue.usage().0 as u64);
+        self.metrics
+            .gauge("otelcol_exporter_queue_size", &labels, move || {
+                gauge_queue.usage().0 as u64
+            });
         let gauge_queue = Arc::clone(&queue);
-        self.metrics.gauge("ignis_exporter_queue_bytes", &labels, move || gauge_queue.usage().1 as u64);
+        self.metrics
+            .gauge("ignis_exporter_queue_bytes", &labels, move || {
+                gauge_queue.usage().1 as u64
+            });
         let capacity = q.max_size.0;
-        self.metrics.gauge("ignis_exporter_queue_capacity_bytes", &labels, move || capacity);
+        self.metrics
+            .gauge("ignis_exporter_queue_capacity_bytes", &labels, move || {
+                capacity
+            });
         let sender_metrics = SenderMetrics::new::<S>(&self.metrics, &name);
         let setup_error = |message: String| StartError::Exporter {
             exporter: name.clone(),
@@ -207,22 +257,50 @@ impl Agent {
         let handles = match exporter {
             ExporterConfig::OtlpGrpc(c) => {
                 let transport = GrpcTransport::new(c).map_err(|e| setup_error(e.to_string()))?;
-                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+                self.sender(
+                    &name,
+                    &queue,
+                    transport,
+                    &delivery,
+                    &sender_metrics,
+                    hard_stop,
+                )
             }
             ExporterConfig::OtlpHttp(c) => {
                 let transport = HttpTransport::new(c).map_err(|e| setup_error(e.to_string()))?;
-                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+                self.sender(
+                    &name,
+                    &queue,
+                    transport,
+                    &delivery,
+                    &sender_metrics,
+                    hard_stop,
+                )
             }
             ExporterConfig::Debug(c) => {
                 let transport = DebugTransport {
                     name: name.clone(),
                     verbosity: c.verbosity,
                 };
-                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+                self.sender(
+                    &name,
+                    &queue,
+                    transport,
+                    &delivery,
+                    &sender_metrics,
+                    hard_stop,
+                )
             }
             ExporterConfig::File(c) => {
                 let transport = FileTransport::new(c);
-                self.sender(&name, &queue, transport, &delivery, &sender_metrics, hard_stop)
+                self.sender(
+                    &name,
+                    &queue,
+                    transport,
+                    &delivery,
+                    &sender_metrics,
+                    hard_stop,
+                )
             }
         };
         self.senders.extend(handles);
@@ -297,11 +375,13 @@ impl<S> SignalGraph<S> {
 }
 
 async fn bind(receiver: &str, endpoint: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(endpoint).await.map_err(|source| StartError::Bind {
-        receiver: receiver.to_owned(),
-        endpoint: endpoint.to_owned(),
-        source,
-    })
+    TcpListener::bind(endpoint)
+        .await
+        .map_err(|source| StartError::Bind {
+            receiver: receiver.to_owned(),
+            endpoint: endpoint.to_owned(),
+            source,
+        })
 }
 
 fn local_addr(listener: &TcpListener) -> SocketAddr {
@@ -309,4 +389,3 @@ fn local_addr(listener: &TcpListener) -> SocketAddr {
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
 }
-

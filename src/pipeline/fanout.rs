@@ -46,7 +46,12 @@ pub struct Fanout<S> {
 }
 
 impl<S: Signal> Fanout<S> {
-    pub fn new(pipelines: Vec<Arc<Pipeline<S>>>, metrics: &Registry, receiver: &str, transport: &str) -> Self {
+    pub fn new(
+        pipelines: Vec<Arc<Pipeline<S>>>,
+        metrics: &Registry,
+        receiver: &str,
+        transport: &str,
+    ) -> Self {
         let labels = [("receiver", receiver), ("transport", transport)];
         let name = |outcome| match (outcome, S::ITEM_NAME) {
             ("accepted", "spans") => "otelcol_receiver_accepted_spans",

@@ -41,8 +41,8 @@ pub mod hex {
 /// `bytesValue`: standard base64, as in proto3 JSON.
 pub mod base64 {
     use super::*;
-    use ::base64::Engine;
     use ::base64::engine::general_purpose::STANDARD;
+    use ::base64::Engine;
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&STANDARD.encode(bytes))

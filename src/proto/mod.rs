@@ -8,13 +8,19 @@ pub mod rpc;
 #[allow(clippy::all, missing_docs)]
 pub mod common {
     pub mod v1 {
-        include!(concat!(env!("OUT_DIR"), "/opentelemetry.proto.common.v1.rs"));
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/opentelemetry.proto.common.v1.rs"
+        ));
     }
 }
 #[allow(clippy::all, missing_docs)]
 pub mod resource {
     pub mod v1 {
-        include!(concat!(env!("OUT_DIR"), "/opentelemetry.proto.resource.v1.rs"));
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/opentelemetry.proto.resource.v1.rs"
+        ));
     }
 }
 #[allow(clippy::all, missing_docs)]
@@ -26,7 +32,10 @@ pub mod trace {
 #[allow(clippy::all, missing_docs)]
 pub mod metrics {
     pub mod v1 {
-        include!(concat!(env!("OUT_DIR"), "/opentelemetry.proto.metrics.v1.rs"));
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/opentelemetry.proto.metrics.v1.rs"
+        ));
     }
 }
 #[allow(clippy::all, missing_docs)]

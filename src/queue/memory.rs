@@ -87,7 +87,9 @@ impl<S> MemoryQueue<S> {
         let mut evicted = Evicted::default();
         if self.when_full == WhenFull::DropOldest {
             while state.bytes + bytes > self.capacity {
-                let Some(old) = state.entries.pop_front() else { break };
+                let Some(old) = state.entries.pop_front() else {
+                    break;
+                };
                 state.bytes -= old.bytes;
                 state.items -= old.items;
                 evicted.items += old.items;
@@ -195,7 +197,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn block_waits_for_room() {
-        let q = Arc::new(MemoryQueue::new(10, WhenFull::Block, Duration::from_secs(5)));
+        let q = Arc::new(MemoryQueue::new(
+            10,
+            WhenFull::Block,
+            Duration::from_secs(5),
+        ));
         q.push(entry(8)).await.unwrap();
         let consumer = {
             let q = q.clone();

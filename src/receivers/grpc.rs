@@ -86,7 +86,8 @@ impl<S: Signal> tower_service::Service<http::Request<Body>> for ExportService<S>
 /// response, so the code sits in the headers.
 fn too_large_is_resource_exhausted(response: &mut http::Response<Body>) {
     let out_of_range = (Code::OutOfRange as i32).to_string();
-    if response.headers().get("grpc-status").map(|v| v.as_bytes()) == Some(out_of_range.as_bytes()) {
+    if response.headers().get("grpc-status").map(|v| v.as_bytes()) == Some(out_of_range.as_bytes())
+    {
         let code = (Code::ResourceExhausted as i32).to_string();
         response
             .headers_mut()
@@ -108,7 +109,10 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
             let body = request.into_inner();
             let size = body.len();
             let decoded = S::decode(body).map_err(|e| {
-                Status::invalid_argument(format!("malformed OTLP {} request: {e}", S::KIND.as_str()))
+                Status::invalid_argument(format!(
+                    "malformed OTLP {} request: {e}",
+                    S::KIND.as_str()
+                ))
             })?;
             fanout.consume(decoded, Some(size)).await.map_err(refusal)?;
             Ok(tonic::Response::new(S::Response::default()))

@@ -39,7 +39,12 @@ pub fn router(
     route(traces, limit)
         .merge(route(metrics, limit))
         .merge(route(logs, limit))
-        .fallback(|| async { plain(StatusCode::NOT_FOUND, "not an OTLP path: use /v1/traces, /v1/metrics or /v1/logs") })
+        .fallback(|| async {
+            plain(
+                StatusCode::NOT_FOUND,
+                "not an OTLP path: use /v1/traces, /v1/metrics or /v1/logs",
+            )
+        })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -71,7 +76,11 @@ fn status(format: Format, status: StatusCode, code: tonic::Code, message: &str) 
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-async fn export<S: Signal>(State(route): State<Arc<Route<S>>>, headers: HeaderMap, body: Body) -> Response {
+async fn export<S: Signal>(
+    State(route): State<Arc<Route<S>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -89,9 +98,16 @@ async fn export<S: Signal>(State(route): State<Arc<Route<S>>>, headers: HeaderMa
     };
     if route.fanout.is_empty() {
         let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
-        return status(format, StatusCode::NOT_FOUND, tonic::Code::Unimplemented, &message);
+        return status(
+            format,
+            StatusCode::NOT_FOUND,
+            tonic::Code::Unimplemented,
+            &message,
+        );
     }
-    let encoding_header = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok());
+    let encoding_header = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
     let Some(encoding) = Encoding::from_header(encoding_header) else {
         return status(
             format,
@@ -102,14 +118,24 @@ async fn export<S: Signal>(State(route): State<Arc<Route<S>>>, headers: HeaderMa
     };
     let too_large = |limit: usize| {
         let message = format!("the request body is larger than the limit of {limit} bytes");
-        status(format, StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted, &message)
+        status(
+            format,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            tonic::Code::ResourceExhausted,
+            &message,
+        )
     };
     let raw = match Limited::new(body, route.limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(route.limit),
         Err(e) => {
             let message = format!("reading the request body: {e}");
-            return status(format, StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, &message);
+            return status(
+                format,
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                &message,
+            );
         }
     };
     let data = match encoding {
@@ -117,7 +143,14 @@ async fn export<S: Signal>(State(route): State<Arc<Route<S>>>, headers: HeaderMa
         _ => match decompress(&raw, encoding, route.limit) {
             Ok(data) => data.into(),
             Err(DecompressError::TooLarge { limit }) => return too_large(limit),
-            Err(e) => return status(format, StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, &e.to_string()),
+            Err(e) => {
+                return status(
+                    format,
+                    StatusCode::BAD_REQUEST,
+                    tonic::Code::InvalidArgument,
+                    &e.to_string(),
+                )
+            }
         },
     };
     let size = data.len();
@@ -129,7 +162,12 @@ async fn export<S: Signal>(State(route): State<Arc<Route<S>>>, headers: HeaderMa
         Ok(request) => request,
         Err(e) => {
             let message = format!("malformed OTLP {} request: {e}", S::KIND.as_str());
-            return status(format, StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, &message);
+            return status(
+                format,
+                StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                &message,
+            );
         }
     };
     let wire_size = (format == Format::Protobuf).then_some(size);
@@ -148,13 +186,23 @@ fn success<S: Signal>(format: Format) -> Response {
             response.encode_to_vec(),
         )
             .into_response(),
-        Format::Json => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response(),
+        Format::Json => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response(),
     }
 }
 
 /// A retryable refusal: 503 with Retry-After, as OTLP/HTTP asks.
 fn refusal(format: Format, error: PushError) -> Response {
-    let mut response = status(format, StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, &error.to_string());
+    let mut response = status(
+        format,
+        StatusCode::SERVICE_UNAVAILABLE,
+        tonic::Code::Unavailable,
+        &error.to_string(),
+    );
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from_str(&RETRY_DELAY.as_secs().max(1).to_string()).expect("digits"),

@@ -26,11 +26,17 @@ pub async fn grpc_export<S: Signal>(
     if let Some(c) = compression {
         grpc = grpc.send_compressed(c);
     }
-    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let path = PathAndQuery::from_maybe_shared(format!("/{}/Export", S::GRPC_SERVICE)).unwrap();
-    grpc.unary(tonic::Request::new(body), path, ClientCodec::<S::Response>::default())
+    grpc.ready()
         .await
-        .map(|r| r.into_inner())
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = PathAndQuery::from_maybe_shared(format!("/{}/Export", S::GRPC_SERVICE)).unwrap();
+    grpc.unary(
+        tonic::Request::new(body),
+        path,
+        ClientCodec::<S::Response>::default(),
+    )
+    .await
+    .map(|r| r.into_inner())
 }
 
 fn string(key: &str, value: &str) -> KeyValue {
@@ -48,7 +54,10 @@ pub fn spans(first: u64, count: u64) -> Traces {
     Traces {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![string("service.name", "loadgen"), string("k8s.pod.name", "pod-1")],
+                attributes: vec![
+                    string("service.name", "loadgen"),
+                    string("k8s.pod.name", "pod-1"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -60,7 +69,10 @@ pub fn spans(first: u64, count: u64) -> Traces {
                         kind: 2,
                         start_time_unix_nano: 1_700_000_000_000_000_000 + i,
                         end_time_unix_nano: 1_700_000_000_000_100_000 + i,
-                        attributes: vec![string("http.route", "/orders/{id}"), string("padding", &"x".repeat(40))],
+                        attributes: vec![
+                            string("http.route", "/orders/{id}"),
+                            string("padding", &"x".repeat(40)),
+                        ],
                         ..Default::default()
                     })
                     .collect(),

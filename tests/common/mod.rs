@@ -18,7 +18,10 @@ pub async fn start_agent(yaml: &str) -> Agent {
 }
 
 pub fn addr(agent: &Agent, key: &str) -> SocketAddr {
-    *agent.listening.get(key).unwrap_or_else(|| panic!("{key} not listening"))
+    *agent
+        .listening
+        .get(key)
+        .unwrap_or_else(|| panic!("{key} not listening"))
 }
 
 /// Polls `check` until it holds or `timeout` passes; returns whether it held.

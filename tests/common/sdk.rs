@@ -42,10 +42,17 @@ pub type SpanIds = Vec<(Vec<u8>, Vec<u8>)>;
 pub fn send_spans(wire: Wire, addr: std::net::SocketAddr, count: usize) -> SpanIds {
     let builder = opentelemetry_otlp::SpanExporter::builder();
     let exporter = match wire {
-        Wire::Grpc => builder.with_tonic().with_endpoint(endpoint(wire, addr, "")).build(),
+        Wire::Grpc => builder
+            .with_tonic()
+            .with_endpoint(endpoint(wire, addr, ""))
+            .build(),
         Wire::HttpProto | Wire::HttpJson => builder
             .with_http()
-            .with_protocol(if wire == Wire::HttpJson { Protocol::HttpJson } else { Protocol::HttpBinary })
+            .with_protocol(if wire == Wire::HttpJson {
+                Protocol::HttpJson
+            } else {
+                Protocol::HttpBinary
+            })
             .with_endpoint(endpoint(wire, addr, "/v1/traces"))
             .build(),
     }
@@ -69,7 +76,10 @@ pub fn send_spans(wire: Wire, addr: std::net::SocketAddr, count: usize) -> SpanI
             .start(&tracer);
         span.add_event("cache miss", vec![KeyValue::new("key", "orders")]);
         let ctx = span.span_context().clone();
-        ids.push((ctx.trace_id().to_bytes().to_vec(), ctx.span_id().to_bytes().to_vec()));
+        ids.push((
+            ctx.trace_id().to_bytes().to_vec(),
+            ctx.span_id().to_bytes().to_vec(),
+        ));
         span.end();
     }
     provider.force_flush().expect("flush spans");
@@ -81,10 +91,17 @@ pub fn send_spans(wire: Wire, addr: std::net::SocketAddr, count: usize) -> SpanI
 pub fn send_metrics(wire: Wire, addr: std::net::SocketAddr, count: u64) {
     let builder = opentelemetry_otlp::MetricExporter::builder();
     let exporter = match wire {
-        Wire::Grpc => builder.with_tonic().with_endpoint(endpoint(wire, addr, "")).build(),
+        Wire::Grpc => builder
+            .with_tonic()
+            .with_endpoint(endpoint(wire, addr, ""))
+            .build(),
         Wire::HttpProto | Wire::HttpJson => builder
             .with_http()
-            .with_protocol(if wire == Wire::HttpJson { Protocol::HttpJson } else { Protocol::HttpBinary })
+            .with_protocol(if wire == Wire::HttpJson {
+                Protocol::HttpJson
+            } else {
+                Protocol::HttpBinary
+            })
             .with_endpoint(endpoint(wire, addr, "/v1/metrics"))
             .build(),
     }
@@ -95,7 +112,10 @@ pub fn send_metrics(wire: Wire, addr: std::net::SocketAddr, count: u64) {
         .build();
     let meter = provider.meter("orders");
     let counter = meter.u64_counter("orders.placed").build();
-    let histogram = meter.f64_histogram("orders.latency").with_unit("ms").build();
+    let histogram = meter
+        .f64_histogram("orders.latency")
+        .with_unit("ms")
+        .build();
     for i in 0..count {
         counter.add(1, &[KeyValue::new("region", "eu")]);
         histogram.record(i as f64, &[KeyValue::new("region", "eu")]);
@@ -109,10 +129,17 @@ pub fn send_metrics(wire: Wire, addr: std::net::SocketAddr, count: u64) {
 pub fn send_logs(wire: Wire, addr: std::net::SocketAddr, count: usize) {
     let builder = opentelemetry_otlp::LogExporter::builder();
     let exporter = match wire {
-        Wire::Grpc => builder.with_tonic().with_endpoint(endpoint(wire, addr, "")).build(),
+        Wire::Grpc => builder
+            .with_tonic()
+            .with_endpoint(endpoint(wire, addr, ""))
+            .build(),
         Wire::HttpProto | Wire::HttpJson => builder
             .with_http()
-            .with_protocol(if wire == Wire::HttpJson { Protocol::HttpJson } else { Protocol::HttpBinary })
+            .with_protocol(if wire == Wire::HttpJson {
+                Protocol::HttpJson
+            } else {
+                Protocol::HttpBinary
+            })
             .with_endpoint(endpoint(wire, addr, "/v1/logs"))
             .build(),
     }

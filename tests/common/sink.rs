@@ -76,7 +76,12 @@ impl SinkState {
 
     /// Items received for a signal.
     pub fn items<S: Stored>(&self) -> usize {
-        S::store(self).lock().unwrap().iter().map(|r| r.item_count()).sum()
+        S::store(self)
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.item_count())
+            .sum()
     }
 }
 
@@ -98,7 +103,10 @@ impl Sink {
         let http_listener = TcpListener::bind(http).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (grpc_stop, grpc_stopped) = tokio::sync::watch::channel(false);
-        let addrs = (grpc_listener.local_addr().unwrap(), http_listener.local_addr().unwrap());
+        let addrs = (
+            grpc_listener.local_addr().unwrap(),
+            http_listener.local_addr().unwrap(),
+        );
         let router = tonic::transport::Server::builder()
             .add_service(SinkGrpc::<Traces>(state.clone(), std::marker::PhantomData))
             .add_service(SinkGrpc::<Metrics>(state.clone(), std::marker::PhantomData))
@@ -163,7 +171,9 @@ fn response<S: Signal>(reply: &Reply) -> Result<S::Response, tonic::Status> {
 /// A response whose partial_success rejects `rejected` items. The three
 /// response types share field numbers, so one encoding fits all.
 fn partial<S: Signal>(rejected: i64, message: &str) -> S::Response {
-    use ignis_agent::proto::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+    use ignis_agent::proto::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceResponse,
+    };
     let bytes = ExportTraceServiceResponse {
         partial_success: Some(ExportTracePartialSuccess {
             rejected_spans: rejected,
@@ -205,7 +215,9 @@ impl<S: Stored> tower_service::Service<http::Request<tonic::body::Body>> for Sin
             let mut grpc = tonic::server::Grpc::new(ServerCodec::<S::Response>::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(64 << 20), None);
-            Ok(grpc.unary(Handler::<S>(state, std::marker::PhantomData), request).await)
+            Ok(grpc
+                .unary(Handler::<S>(state, std::marker::PhantomData), request)
+                .await)
         })
     }
 }
@@ -219,7 +231,8 @@ impl<S: Stored> UnaryService<bytes::Bytes> for Handler<S> {
     fn call(&mut self, request: tonic::Request<bytes::Bytes>) -> Self::Future {
         let state = self.0.clone();
         Box::pin(async move {
-            let decoded = S::decode(request.into_inner()).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+            let decoded = S::decode(request.into_inner())
+                .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
             let reply = state.next_reply();
             let answer = response::<S>(&reply)?;
             S::store(&state).lock().unwrap().push(decoded);
@@ -234,7 +247,12 @@ async fn http_export<S: Stored>(
     body: AxumBytes,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
     *state.last_headers.lock().unwrap() = headers.clone();
-    let encoding = Encoding::from_header(headers.get("content-encoding").and_then(|v| v.to_str().ok())).unwrap();
+    let encoding = Encoding::from_header(
+        headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .unwrap();
     let data = decompress(&body, encoding, 64 << 20).unwrap();
     let decoded = match S::decode(data.as_slice()) {
         Ok(d) => d,

@@ -1,0 +1,247 @@
+//! The `ignis-agent` binary: validate, start, SIGTERM drain, start errors.
+
+mod common;
+
+use bytes::Bytes;
+use common::client::{grpc_export, span_numbers, spans};
+use common::sink::{Reply, Sink};
+use common::wait_until;
+use ignis_agent::signal::Traces;
+use prost::Message;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ignis-agent");
+
+fn write_config(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
+    let path = dir.path().join("agent.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn version_and_help() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("validate") && help.contains("--config"),
+        "{help}"
+    );
+}
+
+#[test]
+fn validate_reports_every_error_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(
+        &dir,
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml")).unwrap(),
+    );
+    let out = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(&good)
+        .env("IGNIS_API_KEY", "sk_live_TOPSECRET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("TOPSECRET"));
+
+    let bad = write_config(
+        &dir,
+        r#"receivers:
+  otlp: { protocols: { grpc: { max_recv_msg_size_mib: "${env:IGNIS_API_KEY}" } } }
+exporters:
+  otlp:
+    endpoint: http://127.0.0.1:1
+    timeot: 5s
+service:
+  pipelines:
+    traces: { receivers: [otlp], exporters: [otlp, nope] }
+"#,
+    );
+    let out = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(&bad)
+        .env("IGNIS_API_KEY", "sk_live_TOPSECRET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("agent.yaml:"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(lines[0].contains("agent.yaml:2:"), "{stderr}");
+    assert!(
+        lines[1].contains("agent.yaml:6:5:") && lines[1].contains("timeot"),
+        "{stderr}"
+    );
+    assert!(
+        lines[2].contains("agent.yaml:9:") && lines[2].contains("`nope`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("TOPSECRET"), "secret printed: {stderr}");
+}
+
+/// Starts the binary; returns it and the gRPC address it logged.
+fn spawn_agent(config: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if v["receiver"] == "otlp/grpc" {
+                    let _ = tx.send(
+                        v["address"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<SocketAddr>()
+                            .unwrap(),
+                    );
+                }
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("agent logs its address");
+    (child, addr)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+fn agent_config(sink: &Sink, flush_timeout: &str) -> String {
+    format!(
+        r#"receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
+exporters:
+  otlp_grpc:
+    endpoint: http://{}
+    batch: {{ flush_timeout: {flush_timeout} }}
+    retry_on_failure: {{ initial_interval: 200ms, max_interval: 200ms }}
+service:
+  grace_period: 10s
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
+  telemetry: {{ logs: {{ level: info, format: json }} }}
+"#,
+        sink.grpc
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_delivers_what_is_queued_and_exits_zero() {
+    let sink = Sink::start().await;
+    // The destination refuses a few times, so data is still queued at SIGTERM.
+    sink.script([
+        Reply::Grpc(tonic::Status::unavailable("warming up")),
+        Reply::Grpc(tonic::Status::unavailable("warming up")),
+        Reply::Grpc(tonic::Status::unavailable("warming up")),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &agent_config(&sink, "10ms"));
+    let (mut child, grpc) = spawn_agent(&config);
+    for i in 0..5u64 {
+        grpc_export::<Traces>(grpc, Bytes::from(spans(i * 10, 10).encode_to_vec()), None)
+            .await
+            .expect("acknowledged");
+    }
+    assert!(sink.state.items::<Traces>() < 50, "still queued");
+    sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(15)))
+            .await
+            .unwrap()
+            .expect("exits within the grace period");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        span_numbers(&sink.state.requests::<Traces>()),
+        (0..50).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_a_partial_batch_at_once() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A batch would wait a minute to fill; shutdown must not.
+    let config = write_config(&dir, &agent_config(&sink, "60s"));
+    let (mut child, grpc) = spawn_agent(&config);
+    grpc_export::<Traces>(grpc, Bytes::from(spans(0, 7).encode_to_vec()), None)
+        .await
+        .unwrap();
+    let state = sink.state.clone();
+    assert!(!wait_until(Duration::from_millis(300), || state.items::<Traces>() > 0).await);
+    let started = Instant::now();
+    sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(state.items::<Traces>(), 7);
+}
+
+#[test]
+fn a_taken_port_is_a_clear_start_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "receivers:\n  otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{port}\" }} }} }}\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs: {{ receivers: [otlp], exporters: [debug] }}\n"
+        ),
+    );
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot listen on 127.0.0.1:") && stderr.contains(&port.to_string()),
+        "{stderr}"
+    );
+}
