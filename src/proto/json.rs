@@ -27,7 +27,7 @@ pub mod hex {
     }
 
     fn decode(text: &str) -> Option<Vec<u8>> {
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return None;
         }
         let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
