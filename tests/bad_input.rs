@@ -28,6 +28,7 @@ exporters:
     endpoint: http://{}
 {}
 service:
+  admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
     traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
     logs: {{ receivers: [otlp], exporters: [otlp_grpc] }}

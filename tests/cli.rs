@@ -155,6 +155,7 @@ exporters:
     retry_on_failure: {{ initial_interval: 200ms, max_interval: 200ms }}
 service:
   grace_period: 10s
+  admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
     traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
   telemetry: {{ logs: {{ level: info, format: json }} }}
@@ -230,7 +231,7 @@ fn a_taken_port_is_a_clear_start_error() {
     let config = write_config(
         &dir,
         &format!(
-            "receivers:\n  otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{port}\" }} }} }}\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs: {{ receivers: [otlp], exporters: [debug] }}\n"
+            "receivers:\n  otlp: {{ protocols: {{ grpc: {{ endpoint: \"127.0.0.1:{port}\" }} }} }}\nexporters:\n  debug:\nservice:\n  admin: {{ endpoint: \"127.0.0.1:0\" }}\n  pipelines:\n    logs: {{ receivers: [otlp], exporters: [debug] }}\n"
         ),
     );
     let out = Command::new(BIN)

@@ -1,3 +1,4 @@
-//! The admin side: the agent's own metrics (and, later, health and status).
+//! The admin side: the agent's own metrics and the health endpoints.
 
 pub mod metrics;
+pub mod server;

@@ -93,9 +93,11 @@ fn resolve(reference: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<S
     let value = match (lookup(name), default) {
         (Some(value), _) => value,
         (None, Some(default)) => default.to_owned(),
-        (None, None) => return Err(format!(
+        (None, None) => {
+            return Err(format!(
             "environment variable {name} is not set (write ${{env:{name}:-default}} to allow that)"
-        )),
+        ))
+        }
     };
     if value.contains(['\n', '\r']) {
         return Err(format!(

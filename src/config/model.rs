@@ -55,7 +55,24 @@ pub struct Config {
     pub exporters: BTreeMap<ComponentId, ExporterConfig>,
     pub pipelines: BTreeMap<ComponentId, Pipeline>,
     pub telemetry: TelemetryConfig,
+    pub admin: AdminConfig,
     pub grace_period: Duration,
+}
+
+/// The admin endpoint (health, readiness, metrics).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `host:port`; an empty string turns the endpoint off.
+    pub endpoint: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            endpoint: "127.0.0.1:13133".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -73,6 +73,7 @@ pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Con
         exporters,
         pipelines,
         telemetry: service.telemetry,
+        admin: service.admin,
         grace_period: service.grace_period.0,
     })
 }
@@ -335,6 +336,8 @@ struct Service {
     _pipelines: serde::de::IgnoredAny,
     #[serde(default)]
     telemetry: TelemetryConfig,
+    #[serde(default)]
+    admin: AdminConfig,
     #[serde(default = "default_grace")]
     grace_period: Dur,
 }

@@ -3,6 +3,7 @@
 
 use super::{Fanout, Pipeline, QueueHandle};
 use crate::admin::metrics::Registry;
+use crate::admin::{self, server::AdminState};
 use crate::config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
 use crate::exporters::debug::DebugTransport;
 use crate::exporters::file::FileTransport;
@@ -15,6 +16,7 @@ use crate::receivers;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -44,6 +46,7 @@ pub struct Agent {
     senders: Vec<JoinHandle<()>>,
     hard_stop: watch::Sender<bool>,
     grace_period: Duration,
+    admin_ready: Arc<AdminState>,
 }
 
 /// What the shutdown managed.
@@ -70,11 +73,16 @@ impl Agent {
             senders: Vec::new(),
             hard_stop,
             grace_period: config.grace_period,
+            admin_ready: Arc::new(AdminState {
+                metrics: Arc::clone(&metrics),
+                ready: AtomicBool::new(false),
+            }),
         };
         let traces = agent.signal_graph::<Traces>(config, &hard_stop_rx)?;
         let metrics_graph = agent.signal_graph::<Metrics>(config, &hard_stop_rx)?;
         let logs = agent.signal_graph::<Logs>(config, &hard_stop_rx)?;
 
+        agent.start_admin(config).await?;
         for (id, receiver) in &config.receivers {
             let used = config.pipelines.values().any(|p| p.receivers.contains(id));
             if !used {
@@ -168,7 +176,31 @@ impl Agent {
                 }));
             }
         }
+        agent
+            .admin_ready
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(agent)
+    }
+
+    async fn start_admin(&mut self, config: &Config) -> Result<(), StartError> {
+        if config.admin.endpoint.is_empty() {
+            return Ok(());
+        }
+        let listener = bind("admin", &config.admin.endpoint).await?;
+        self.listening.insert("admin".into(), local_addr(&listener));
+        let state = Arc::new(AdminState {
+            metrics: Arc::clone(&self.metrics),
+            ready: AtomicBool::new(false),
+        });
+        self.admin_ready = Arc::clone(&state);
+        // The admin endpoint outlives the receivers: it answers until exit.
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, admin::server::router(state)).await {
+                tracing::error!(error = %e, "admin server failed");
+            }
+        });
+        Ok(())
     }
 
     /// Creates the exporter queues and senders of one signal, and its pipelines.
@@ -332,6 +364,9 @@ impl Agent {
     /// Stops accepting, then delivers what is queued within the grace period.
     pub async fn shutdown(self) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + self.grace_period;
+        self.admin_ready
+            .ready
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = self.stop_receivers.send(true);
         for receiver in self.receivers {
             // In-flight requests finish, so what they were acknowledged for is queued.

@@ -53,6 +53,7 @@ exporters:
 {exporter_yaml}
 service:
   grace_period: 5s
+  admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
     traces: {{ receivers: [otlp], exporters: [{kind}/out] }}
     metrics: {{ receivers: [otlp], exporters: [{kind}/out] }}
