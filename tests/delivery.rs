@@ -49,8 +49,6 @@ async fn small_requests_coalesce_into_few_batches() {
         "200 one-span requests became {} batches",
         requests.len()
     );
-    // Same resource, same scope: merged under one of each.
-    assert!(requests.iter().all(|r| r.resource_spans.len() == 1));
     agent.shutdown().await;
 }
 

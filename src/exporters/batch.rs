@@ -1,30 +1,26 @@
-//! Merging requests into a batch by resource and scope, and splitting a batch
-//! that is over the item or byte limit. Nothing is ever dropped here.
+//! Splitting a batch that is over the item or byte limit. Nothing is ever
+//! dropped here.
 
+use super::Batch;
 use crate::signal::Signal;
 use prost::Message;
 
-/// Appends `from` to `into`, putting items under an equal resource and scope
-/// when `into` already has one, so a batch encodes each resource once.
-pub fn merge<S: Signal>(into: &mut S, from: S) {
-    let mut from = from;
-    for mut resource in std::mem::take(from.resources_mut()) {
-        let existing = into
-            .resources_mut()
-            .iter_mut()
-            .find(|r| S::same_resource(r, &resource));
-        let Some(target) = existing else {
-            into.resources_mut().push(resource);
-            continue;
-        };
-        for mut scope in std::mem::take(S::scopes_mut(&mut resource)) {
-            let scopes = S::scopes_mut(target);
-            match scopes.iter_mut().find(|s| S::same_scope(s, &scope)) {
-                Some(same) => S::items_mut(same).append(S::items_mut(&mut scope)),
-                None => scopes.push(scope),
-            }
-        }
-    }
+/// Splits an encoded batch: decode, split, re-encode. Batches are built
+/// under the limits, so this runs only for one request that is itself too
+/// large, or when a destination answers 413.
+pub fn split_encoded<S: Signal>(
+    batch: &Batch,
+    max_items: usize,
+    max_bytes: usize,
+) -> Result<Vec<Batch>, prost::DecodeError> {
+    let decoded = S::decode(batch.data.clone())?;
+    Ok(split(decoded, max_items, max_bytes)
+        .into_iter()
+        .map(|part| Batch {
+            items: part.item_count(),
+            data: part.encode_to_vec().into(),
+        })
+        .collect())
 }
 
 /// Bytes a length-delimited field of `len` bytes takes, with its tag.
@@ -149,21 +145,11 @@ mod tests {
     }
 
     #[test]
-    fn merge_groups_by_resource_and_scope() {
-        let mut batch = request("a", "x", 0..2);
-        merge(&mut batch, request("a", "x", 2..4));
-        merge(&mut batch, request("a", "y", 4..5));
-        merge(&mut batch, request("b", "x", 5..6));
-        assert_eq!(batch.resource_spans.len(), 2);
-        assert_eq!(batch.resource_spans[0].scope_spans.len(), 2);
-        assert_eq!(batch.resource_spans[0].scope_spans[0].spans.len(), 4);
-        assert_eq!(span_ids(&batch), vec![0, 1, 2, 3, 4, 5]);
-    }
-
-    #[test]
     fn split_respects_item_limit_and_keeps_everything() {
         let mut batch = request("a", "x", 0..10);
-        merge(&mut batch, request("b", "y", 10..25));
+        batch
+            .resource_spans
+            .extend(request("b", "y", 10..25).resource_spans);
         let parts = split(batch, 4, usize::MAX);
         assert!(parts.iter().all(|p| p.item_count() <= 4));
         let ids: Vec<u8> = parts.iter().flat_map(span_ids).collect();
@@ -191,6 +177,26 @@ mod tests {
     fn an_oversize_item_travels_alone() {
         let parts = split(request("a", "x", 0..3), usize::MAX, 10);
         assert_eq!(parts.len(), 3);
+    }
+
+    #[test]
+    fn encoded_batches_split_and_concatenate() {
+        let mut data = request("a", "x", 0..50).encode_to_vec();
+        data.extend(request("a", "x", 50..100).encode_to_vec());
+        let batch = Batch {
+            data: data.into(),
+            items: 100,
+        };
+        let parts = split_encoded::<Traces>(&batch, 30, usize::MAX).unwrap();
+        assert_eq!(
+            parts.iter().map(|p| p.items).collect::<Vec<_>>(),
+            vec![30, 30, 30, 10]
+        );
+        let ids: Vec<u8> = parts
+            .iter()
+            .flat_map(|p| span_ids(&Traces::decode(p.data.clone()).unwrap()))
+            .collect();
+        assert_eq!(ids, (0..100).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `debug`: a log line per batch (signal and counts); `verbosity: detailed`
 //! adds the batch itself as OTLP/JSON.
 
-use super::{Outcome, Transport};
+use super::{Batch, Outcome, Transport};
 use crate::config::Verbosity;
 use crate::signal::Signal;
 
@@ -11,23 +11,21 @@ pub struct DebugTransport {
 }
 
 impl<S: Signal> Transport<S> for DebugTransport {
-    async fn send(&self, batch: &S) -> Outcome {
-        let resources = batch.resources().len();
-        let items = batch.item_count();
+    async fn send(&self, batch: &Batch) -> Outcome {
+        let (signal, items, bytes) = (S::KIND.as_str(), batch.items, batch.data.len());
         match self.verbosity {
-            Verbosity::Basic => tracing::info!(
-                exporter = %self.name, signal = S::KIND.as_str(), resources, items, "batch"
-            ),
-            Verbosity::Normal => tracing::info!(
-                exporter = %self.name, signal = S::KIND.as_str(), resources, items,
-                bytes = batch.encoded_len(), "batch"
-            ),
+            Verbosity::Basic => tracing::info!(exporter = %self.name, signal, items, "batch"),
+            Verbosity::Normal => {
+                tracing::info!(exporter = %self.name, signal, items, bytes, "batch")
+            }
             Verbosity::Detailed => {
-                let json = serde_json::to_string(batch).unwrap_or_else(|e| format!("<{e}>"));
-                tracing::info!(
-                    exporter = %self.name, signal = S::KIND.as_str(), resources, items,
-                    data = %json, "batch"
-                )
+                let json = match S::decode(batch.data.clone()) {
+                    Ok(decoded) => {
+                        serde_json::to_string(&decoded).unwrap_or_else(|e| format!("<{e}>"))
+                    }
+                    Err(e) => format!("<undecodable: {e}>"),
+                };
+                tracing::info!(exporter = %self.name, signal, items, bytes, data = %json, "batch")
             }
         }
         Outcome::Sent {

@@ -1,6 +1,6 @@
 //! `file`: one OTLP/JSON request per line, rotated by size, for local use.
 
-use super::{Outcome, Transport};
+use super::{Batch, Outcome, Transport};
 use crate::config::FileExporterConfig;
 use crate::signal::Signal;
 use std::fs::{File, OpenOptions};
@@ -75,8 +75,16 @@ fn rotate(path: &Path, max_backups: usize) -> std::io::Result<()> {
 }
 
 impl<S: Signal> Transport<S> for FileTransport {
-    async fn send(&self, batch: &S) -> Outcome {
-        let mut line = match serde_json::to_vec(batch) {
+    async fn send(&self, batch: &Batch) -> Outcome {
+        let decoded = match S::decode(batch.data.clone()) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                return Outcome::Permanent {
+                    reason: format!("undecodable batch: {e}"),
+                }
+            }
+        };
+        let mut line = match serde_json::to_vec(&decoded) {
             Ok(line) => line,
             Err(e) => {
                 return Outcome::Permanent {

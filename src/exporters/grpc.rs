@@ -1,11 +1,10 @@
 //! `otlp_grpc` (alias `otlp`): OTLP over gRPC through tonic.
 
-use super::{tls, Outcome, Transport};
+use super::{tls, Batch, Outcome, Transport};
 use crate::config::{Compression, OtlpExporterConfig};
 use crate::proto::codec::ClientCodec;
 use crate::proto::rpc;
 use crate::signal::Signal;
-use bytes::Bytes;
 use http::uri::PathAndQuery;
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
@@ -70,8 +69,8 @@ impl GrpcTransport {
 }
 
 impl<S: Signal> Transport<S> for GrpcTransport {
-    async fn send(&self, batch: &S) -> Outcome {
-        let body = Bytes::from(batch.encode_to_vec());
+    async fn send(&self, batch: &Batch) -> Outcome {
+        let body = batch.data.clone();
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);

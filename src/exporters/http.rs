@@ -1,6 +1,6 @@
 //! `otlp_http` (alias `otlphttp`): OTLP/HTTP with protobuf bodies.
 
-use super::{tls, Outcome, Transport};
+use super::{tls, Batch, Outcome, Transport};
 use crate::compression::compress;
 use crate::config::{Compression, OtlpExporterConfig, SignalKind};
 use crate::proto::rpc;
@@ -87,8 +87,8 @@ impl HttpTransport {
 }
 
 impl<S: Signal> Transport<S> for HttpTransport {
-    async fn send(&self, batch: &S) -> Outcome {
-        let body = compress(&batch.encode_to_vec(), self.compression);
+    async fn send(&self, batch: &Batch) -> Outcome {
+        let body = compress(&batch.data, self.compression);
         let mut request = Request::post(self.url(S::KIND).clone())
             .body(Full::new(Bytes::from(body)))
             .expect("valid request parts");

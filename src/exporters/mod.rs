@@ -11,8 +11,17 @@ pub mod sender;
 pub mod tls;
 
 use crate::signal::Signal;
+use bytes::Bytes;
 use std::future::Future;
 use std::time::Duration;
+
+/// A batch ready to send: one or more encoded requests of one signal,
+/// concatenated (which protobuf reads as one request holding them all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub data: Bytes,
+    pub items: usize,
+}
 
 /// How a destination answered one batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +39,7 @@ pub enum Outcome {
     Permanent { reason: String },
 }
 
-/// One destination protocol: sends a batch and classifies the answer.
+/// One destination protocol: sends a batch of signal `S` and classifies the answer.
 pub trait Transport<S: Signal>: Send + Sync + 'static {
-    fn send(&self, batch: &S) -> impl Future<Output = Outcome> + Send;
+    fn send(&self, batch: &Batch) -> impl Future<Output = Outcome> + Send;
 }

@@ -1,12 +1,13 @@
 //! The loop that drains one exporter queue: batch, send, retry, count.
 
-use super::batch::{merge, split};
+use super::batch::split_encoded;
 use super::retry::Backoff;
-use super::{Outcome, Transport};
+use super::{Batch, Outcome, Transport};
 use crate::admin::metrics::{Counter, Registry};
 use crate::config::DeliveryConfig;
-use crate::queue::MemoryQueue;
+use crate::queue::{Entry, MemoryQueue};
 use crate::signal::Signal;
+use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -115,39 +116,69 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
     }
 
     async fn run(&self) {
-        let batch_cfg = &self.delivery.batch;
-        let max_bytes = batch_cfg.max_bytes.0 as usize;
-        while let Some(first) = self.queue.pop().await {
-            let mut items = first.items;
-            let mut bytes = first.bytes;
-            let mut batch = Arc::unwrap_or_clone(first.data);
-            let deadline = Instant::now() + batch_cfg.flush_timeout.0;
-            while items < batch_cfg.max_size && bytes < max_bytes {
+        let limits = &self.delivery.batch;
+        let max_bytes = limits.max_bytes.0 as usize;
+        // An entry that would have overflowed the previous batch opens the next.
+        let mut carry: Option<Entry> = None;
+        loop {
+            let first = match carry.take() {
+                Some(entry) => entry,
+                None => match self.queue.pop().await {
+                    Some(entry) => entry,
+                    None => break,
+                },
+            };
+            let (mut items, mut bytes) = (first.items, first.bytes());
+            let mut parts = vec![first.data];
+            let deadline = Instant::now() + limits.flush_timeout.0;
+            while items < limits.max_size && bytes < max_bytes {
                 // A closed queue is flushing for shutdown: don't wait.
-                let next = if self.queue.is_closed() {
-                    self.queue.pop_until(Instant::now()).await
+                let until = if self.queue.is_closed() {
+                    Instant::now()
                 } else {
-                    self.queue.pop_until(deadline).await
+                    deadline
                 };
-                let Some(next) = next else { break };
+                let Some(next) = self.queue.pop_until(until).await else {
+                    break;
+                };
+                if items + next.items > limits.max_size || bytes + next.bytes() > max_bytes {
+                    carry = Some(next);
+                    break;
+                }
                 items += next.items;
-                bytes += next.bytes;
-                merge(&mut batch, Arc::unwrap_or_clone(next.data));
+                bytes += next.bytes();
+                parts.push(next.data);
             }
-            for part in split(batch, batch_cfg.max_size, max_bytes) {
-                self.deliver(part).await;
+            let batch = Batch {
+                data: concat(parts),
+                items,
+            };
+            if items <= limits.max_size && bytes <= max_bytes {
+                self.deliver(batch).await;
+                continue;
+            }
+            // One request alone over a limit.
+            match split_encoded::<S>(&batch, limits.max_size, max_bytes) {
+                Ok(parts) => {
+                    for part in parts {
+                        self.deliver(part).await;
+                    }
+                }
+                // Receivers validated it; should it still not decode, let
+                // the destination judge it rather than drop it here.
+                Err(_) => self.deliver(batch).await,
             }
         }
     }
 
     /// Sends one batch until it is delivered, refused for good, or expired.
-    async fn deliver(&self, batch: S) {
+    async fn deliver(&self, batch: Batch) {
         let retry = &self.delivery.retry_on_failure;
         let started = Instant::now();
         let mut backoff = Backoff::new(retry);
         let mut pending = vec![batch];
         while let Some(batch) = pending.pop() {
-            let items = batch.item_count() as u64;
+            let items = batch.items as u64;
             loop {
                 if *self.hard_stop.borrow() {
                     self.drop_items(items, DropReason::Shutdown, "the grace period ended");
@@ -168,10 +199,14 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                         self.drop_items(items, DropReason::PermanentError, &reason);
                         break;
                     }
-                    Outcome::TooLarge { reason } if batch.item_count() > 1 => {
+                    Outcome::TooLarge { reason } if batch.items > 1 => {
+                        let Ok(mut parts) =
+                            split_encoded::<S>(&batch, batch.items.div_ceil(2), usize::MAX)
+                        else {
+                            self.drop_items(items, DropReason::PermanentError, &reason);
+                            break;
+                        };
                         tracing::info!(exporter = %self.name, %reason, items, "batch too large, splitting it");
-                        let half = batch.item_count().div_ceil(2);
-                        let mut parts = split(batch, half, usize::MAX);
                         parts.reverse();
                         pending.extend(parts);
                         break;
@@ -218,4 +253,16 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
         tracing::error!(exporter = %self.name, items, reason = reason.as_str(), error = %message,
             "dropping data that could not be delivered");
     }
+}
+
+/// One buffer holding the requests back to back (no copy for one request).
+fn concat(mut parts: Vec<Bytes>) -> Bytes {
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    let mut out = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+    for part in parts {
+        out.extend_from_slice(&part);
+    }
+    out.freeze()
 }

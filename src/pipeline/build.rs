@@ -234,6 +234,7 @@ impl Agent {
             .into_iter()
             .map(|(id, p)| {
                 let pipeline = Pipeline {
+                    signal: std::marker::PhantomData,
                     name: id.to_string(),
                     exporters: p
                         .exporters

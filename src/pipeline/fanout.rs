@@ -3,6 +3,7 @@
 use crate::admin::metrics::{Counter, Registry};
 use crate::queue::{Entry, MemoryQueue, PushError};
 use crate::signal::Signal;
+use bytes::Bytes;
 use std::sync::Arc;
 
 /// One exporter's queue, as a pipeline sees it.
@@ -14,6 +15,8 @@ pub struct QueueHandle<S> {
 
 /// A configured pipeline of one signal: (processors, later) and exporters.
 pub struct Pipeline<S> {
+    /// Keeps pipelines of different signals apart.
+    pub signal: std::marker::PhantomData<fn() -> S>,
     pub name: String,
     pub exporters: Vec<QueueHandle<S>>,
 }
@@ -22,12 +25,7 @@ impl<S: Signal> Pipeline<S> {
     /// Queues `request` for every exporter. Success means it is in all of
     /// them; on failure some may hold it already, which can only cause a
     /// duplicate when the client retries, never a loss.
-    pub async fn consume(&self, request: S, bytes: usize, items: usize) -> Result<(), PushError> {
-        let entry = Entry {
-            data: Arc::new(request),
-            bytes,
-            items,
-        };
+    pub async fn consume(&self, entry: Entry) -> Result<(), PushError> {
         for exporter in &self.exporters {
             let evicted = exporter.queue.push(entry.clone()).await?;
             if evicted.items > 0 {
@@ -73,28 +71,20 @@ impl<S: Signal> Fanout<S> {
         self.pipelines.is_empty()
     }
 
-    /// Hands a decoded request to every pipeline. `wire_bytes` is its encoded
-    /// size when known (the decompressed protobuf body).
-    pub async fn consume(&self, request: S, wire_bytes: Option<usize>) -> Result<(), PushError> {
-        let items = request.item_count();
-        let bytes = wire_bytes.unwrap_or_else(|| request.encoded_len());
-        let result = match self.pipelines.as_slice() {
-            [] => Ok(()),
-            [only] => only.consume(request, bytes, items).await,
-            [rest @ .., last] => {
-                let mut result = Ok(());
-                for pipeline in rest {
-                    result = pipeline.consume(request.clone(), bytes, items).await;
-                    if result.is_err() {
-                        break;
-                    }
-                }
-                match result {
-                    Ok(()) => last.consume(request, bytes, items).await,
-                    err => err,
-                }
-            }
+    /// Hands a validated request, encoded, to every pipeline; the buffer is
+    /// shared, not copied.
+    pub async fn consume(&self, encoded: Bytes, items: usize) -> Result<(), PushError> {
+        let entry = Entry {
+            data: encoded,
+            items,
         };
+        let mut result = Ok(());
+        for pipeline in &self.pipelines {
+            result = pipeline.consume(entry.clone()).await;
+            if result.is_err() {
+                break;
+            }
+        }
         match result {
             Ok(()) => self.accepted.add(items as u64),
             Err(_) => self.refused.add(items as u64),

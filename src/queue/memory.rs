@@ -3,13 +3,15 @@
 use super::{Entry, PushError};
 use crate::config::WhenFull;
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// `S` keeps queues of different signals from being mixed up.
 pub struct MemoryQueue<S> {
-    state: Mutex<State<S>>,
+    state: Mutex<State>,
     /// Woken when an entry arrives or the queue closes.
     not_empty: Notify,
     /// Woken when room is freed.
@@ -17,10 +19,11 @@ pub struct MemoryQueue<S> {
     capacity: usize,
     when_full: WhenFull,
     block_timeout: Duration,
+    signal: PhantomData<fn() -> S>,
 }
 
-struct State<S> {
-    entries: VecDeque<Entry<S>>,
+struct State {
+    entries: VecDeque<Entry>,
     bytes: usize,
     items: usize,
     closed: bool,
@@ -47,10 +50,11 @@ impl<S> MemoryQueue<S> {
             capacity,
             when_full,
             block_timeout,
+            signal: PhantomData,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State<S>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state torn: every
         // critical section is a few field updates. Keep serving.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -59,7 +63,7 @@ impl<S> MemoryQueue<S> {
     /// Queues `entry`, waiting up to `block_timeout` for room when full and
     /// `when_full` is `block`. An entry larger than the whole queue is taken
     /// when the queue is empty, so it can never be refused forever.
-    pub async fn push(&self, entry: Entry<S>) -> Result<Evicted, PushError> {
+    pub async fn push(&self, entry: Entry) -> Result<Evicted, PushError> {
         let deadline = Instant::now() + self.block_timeout;
         let mut entry = Some(entry);
         loop {
@@ -78,19 +82,19 @@ impl<S> MemoryQueue<S> {
         }
     }
 
-    fn try_push(&self, slot: &mut Option<Entry<S>>) -> Result<Evicted, PushError> {
+    fn try_push(&self, slot: &mut Option<Entry>) -> Result<Evicted, PushError> {
         let mut state = self.lock();
         if state.closed {
             return Err(PushError::Closed);
         }
-        let bytes = slot.as_ref().map_or(0, |e| e.bytes);
+        let bytes = slot.as_ref().map_or(0, Entry::bytes);
         let mut evicted = Evicted::default();
         if self.when_full == WhenFull::DropOldest {
             while state.bytes + bytes > self.capacity {
                 let Some(old) = state.entries.pop_front() else {
                     break;
                 };
-                state.bytes -= old.bytes;
+                state.bytes -= old.bytes();
                 state.items -= old.items;
                 evicted.items += old.items;
             }
@@ -100,7 +104,7 @@ impl<S> MemoryQueue<S> {
             return Err(PushError::Full);
         }
         let entry = slot.take().expect("pushed once");
-        state.bytes += entry.bytes;
+        state.bytes += entry.bytes();
         state.items += entry.items;
         state.entries.push_back(entry);
         drop(state);
@@ -109,7 +113,7 @@ impl<S> MemoryQueue<S> {
     }
 
     /// The next entry, waiting for one; `None` once closed and drained.
-    pub async fn pop(&self) -> Option<Entry<S>> {
+    pub async fn pop(&self) -> Option<Entry> {
         loop {
             let arrived = self.not_empty.notified();
             match self.try_pop() {
@@ -120,7 +124,7 @@ impl<S> MemoryQueue<S> {
     }
 
     /// The next entry if one arrives before `deadline`.
-    pub async fn pop_until(&self, deadline: Instant) -> Option<Entry<S>> {
+    pub async fn pop_until(&self, deadline: Instant) -> Option<Entry> {
         loop {
             let arrived = self.not_empty.notified();
             match self.try_pop() {
@@ -135,11 +139,11 @@ impl<S> MemoryQueue<S> {
     }
 
     /// `Ok(Some)` an entry, `Ok(None)` closed and empty, `Err` empty and open.
-    fn try_pop(&self) -> Result<Option<Entry<S>>, ()> {
+    fn try_pop(&self) -> Result<Option<Entry>, ()> {
         let mut state = self.lock();
         match state.entries.pop_front() {
             Some(entry) => {
-                state.bytes -= entry.bytes;
+                state.bytes -= entry.bytes();
                 state.items -= entry.items;
                 let more = !state.entries.is_empty();
                 drop(state);
@@ -176,19 +180,17 @@ impl<S> MemoryQueue<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    fn entry(bytes: usize) -> Entry<u32> {
+    fn entry(bytes: usize) -> Entry {
         Entry {
-            data: Arc::new(bytes as u32),
-            bytes,
+            data: vec![bytes as u8; bytes].into(),
             items: 1,
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn block_refuses_after_the_timeout() {
-        let q = MemoryQueue::new(10, WhenFull::Block, Duration::from_millis(100));
+        let q = MemoryQueue::<()>::new(10, WhenFull::Block, Duration::from_millis(100));
         q.push(entry(8)).await.unwrap();
         let started = Instant::now();
         assert_eq!(q.push(entry(8)).await.unwrap_err(), PushError::Full);
@@ -197,7 +199,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn block_waits_for_room() {
-        let q = Arc::new(MemoryQueue::new(
+        let q = std::sync::Arc::new(MemoryQueue::<()>::new(
             10,
             WhenFull::Block,
             Duration::from_secs(5),
@@ -211,32 +213,32 @@ mod tests {
             })
         };
         q.push(entry(8)).await.unwrap();
-        assert_eq!(*consumer.await.unwrap().data, 8);
+        assert_eq!(consumer.await.unwrap().bytes(), 8);
         assert_eq!(q.usage(), (1, 8, 1));
     }
 
     #[tokio::test]
     async fn drop_newest_refuses_at_once_and_drop_oldest_evicts() {
-        let q = MemoryQueue::new(10, WhenFull::DropNewest, Duration::from_secs(5));
+        let q = MemoryQueue::<()>::new(10, WhenFull::DropNewest, Duration::from_secs(5));
         q.push(entry(6)).await.unwrap();
         assert_eq!(q.push(entry(6)).await.unwrap_err(), PushError::Full);
 
-        let q = MemoryQueue::new(10, WhenFull::DropOldest, Duration::from_secs(5));
+        let q = MemoryQueue::<()>::new(10, WhenFull::DropOldest, Duration::from_secs(5));
         q.push(entry(6)).await.unwrap();
         assert_eq!(q.push(entry(7)).await.unwrap(), Evicted { items: 1 });
-        assert_eq!(*q.pop().await.unwrap().data, 7);
+        assert_eq!(q.pop().await.unwrap().bytes(), 7);
     }
 
     #[tokio::test]
     async fn oversize_entry_is_taken_when_empty() {
-        let q = MemoryQueue::new(10, WhenFull::Block, Duration::from_millis(1));
+        let q = MemoryQueue::<()>::new(10, WhenFull::Block, Duration::from_millis(1));
         q.push(entry(100)).await.unwrap();
         assert_eq!(q.usage().1, 100);
     }
 
     #[tokio::test]
     async fn close_drains_then_ends() {
-        let q = MemoryQueue::new(100, WhenFull::Block, Duration::from_millis(1));
+        let q = MemoryQueue::<()>::new(100, WhenFull::Block, Duration::from_millis(1));
         q.push(entry(1)).await.unwrap();
         q.close();
         assert_eq!(q.push(entry(1)).await.unwrap_err(), PushError::Closed);
@@ -246,7 +248,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn pop_until_times_out() {
-        let q: MemoryQueue<u32> = MemoryQueue::new(100, WhenFull::Block, Duration::ZERO);
+        let q: MemoryQueue<()> = MemoryQueue::new(100, WhenFull::Block, Duration::ZERO);
         let deadline = Instant::now() + Duration::from_millis(10);
         assert!(q.pop_until(deadline).await.is_none());
     }

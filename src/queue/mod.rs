@@ -5,24 +5,25 @@ mod memory;
 
 pub use memory::{Evicted, MemoryQueue};
 
-use std::sync::Arc;
+use bytes::Bytes;
 
-/// One accepted request, shared by every exporter it fans out to.
-pub struct Entry<S> {
-    pub data: Arc<S>,
-    /// Encoded size, what the queue's byte bound counts.
-    pub bytes: usize,
+/// One accepted request, encoded as protobuf. Queues hold bytes, not decoded
+/// messages: the byte bound is then the real memory cost (a decoded request
+/// takes several times its encoded size), fan-out to several exporters
+/// shares one buffer, and a batch is sent without re-encoding, because
+/// concatenated OTLP requests are one valid request (protobuf merges
+/// repeated fields).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub data: Bytes,
     /// Counted items (spans, data points, log records).
     pub items: usize,
 }
 
-impl<S> Clone for Entry<S> {
-    fn clone(&self) -> Self {
-        Entry {
-            data: Arc::clone(&self.data),
-            bytes: self.bytes,
-            items: self.items,
-        }
+impl Entry {
+    /// Encoded size, what the queue's byte bound counts.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
     }
 }
 

@@ -107,14 +107,15 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
         let fanout = Arc::clone(&self.fanout);
         Box::pin(async move {
             let body = request.into_inner();
-            let size = body.len();
-            let decoded = S::decode(body).map_err(|e| {
-                Status::invalid_argument(format!(
-                    "malformed OTLP {} request: {e}",
-                    S::KIND.as_str()
-                ))
-            })?;
-            fanout.consume(decoded, Some(size)).await.map_err(refusal)?;
+            // Decoding validates the request and counts its items; the
+            // bytes as received are what travels on.
+            let items = S::decode(body.clone())
+                .map_err(|e| {
+                    let signal = S::KIND.as_str();
+                    Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
+                })?
+                .item_count();
+            fanout.consume(body, items).await.map_err(refusal)?;
             Ok(tonic::Response::new(S::Response::default()))
         })
     }

@@ -153,13 +153,18 @@ async fn export<S: Signal>(
             }
         },
     };
-    let size = data.len();
+    // Decoding validates the request and counts its items. Protobuf travels
+    // on as received; JSON is encoded once, here.
     let decoded = match format {
-        Format::Protobuf => S::decode(data).map_err(|e| e.to_string()),
-        Format::Json => serde_json::from_slice::<S>(&data).map_err(|e| e.to_string()),
+        Format::Protobuf => S::decode(data.clone())
+            .map(|r| (r.item_count(), data))
+            .map_err(|e| e.to_string()),
+        Format::Json => serde_json::from_slice::<S>(&data)
+            .map(|r| (r.item_count(), r.encode_to_vec().into()))
+            .map_err(|e| e.to_string()),
     };
-    let request = match decoded {
-        Ok(request) => request,
+    let (items, encoded) = match decoded {
+        Ok(decoded) => decoded,
         Err(e) => {
             let message = format!("malformed OTLP {} request: {e}", S::KIND.as_str());
             return status(
@@ -170,8 +175,7 @@ async fn export<S: Signal>(
             );
         }
     };
-    let wire_size = (format == Format::Protobuf).then_some(size);
-    match route.fanout.consume(request, wire_size).await {
+    match route.fanout.consume(encoded, items).await {
         Ok(()) => success::<S>(format),
         Err(e) => refusal(format, e),
     }

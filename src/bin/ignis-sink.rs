@@ -1,0 +1,187 @@
+//! A counting OTLP sink for benchmarks: accepts OTLP over gRPC and HTTP,
+//! counts items at the wire level (no decode, so it is never the
+//! bottleneck), and reports totals at `GET /stats` on its HTTP port and a
+//! rate line per second on stderr.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::{get, post};
+use clap::Parser;
+use futures_util::future::BoxFuture;
+use http::HeaderMap;
+use ignis_agent::compression::{decompress, Encoding};
+use ignis_agent::config::SignalKind;
+use ignis_agent::proto::codec::ServerCodec;
+use ignis_agent::proto::wire::count_items;
+use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
+use tonic::server::{NamedService, UnaryService};
+
+#[derive(Parser)]
+#[command(about = "Counting OTLP sink for benchmarks")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:5317")]
+    grpc: String,
+    #[arg(long, default_value = "127.0.0.1:5318")]
+    http: String,
+    /// Print the rate every second.
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Default)]
+struct Counts {
+    items: [AtomicU64; 3],
+    requests: AtomicU64,
+    malformed: AtomicU64,
+}
+
+impl Counts {
+    fn record(&self, signal: SignalKind, body: &[u8]) -> bool {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        match count_items(signal, body) {
+            Ok(n) => {
+                self.items[signal as usize].fetch_add(n as u64, Ordering::Relaxed);
+                true
+            }
+            Err(_) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    fn json(&self) -> String {
+        let get = |i: usize| self.items[i].load(Ordering::Relaxed);
+        format!(
+            "{{\"spans\":{},\"metric_points\":{},\"log_records\":{},\"requests\":{},\"malformed\":{}}}\n",
+            get(0),
+            get(1),
+            get(2),
+            self.requests.load(Ordering::Relaxed),
+            self.malformed.load(Ordering::Relaxed)
+        )
+    }
+}
+
+struct Service<S>(Arc<Counts>, std::marker::PhantomData<fn() -> S>);
+
+impl<S> Clone for Service<S> {
+    fn clone(&self) -> Self {
+        Service(self.0.clone(), std::marker::PhantomData)
+    }
+}
+
+impl<S: Signal> NamedService for Service<S> {
+    const NAME: &'static str = S::GRPC_SERVICE;
+}
+
+impl<S: Signal> tower_service::Service<http::Request<tonic::body::Body>> for Service<S> {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let counts = self.0.clone();
+        Box::pin(async move {
+            let mut accept = EnabledCompressionEncodings::default();
+            accept.enable(CompressionEncoding::Gzip);
+            accept.enable(CompressionEncoding::Zstd);
+            let mut grpc = tonic::server::Grpc::new(ServerCodec::<S::Response>::default())
+                .apply_compression_config(accept, EnabledCompressionEncodings::default())
+                .apply_max_message_size_config(Some(256 << 20), None);
+            Ok(grpc
+                .unary(Count::<S>(counts, std::marker::PhantomData), request)
+                .await)
+        })
+    }
+}
+
+struct Count<S>(Arc<Counts>, std::marker::PhantomData<fn() -> S>);
+
+impl<S: Signal> UnaryService<bytes::Bytes> for Count<S> {
+    type Response = S::Response;
+    type Future = std::future::Ready<Result<tonic::Response<S::Response>, tonic::Status>>;
+
+    fn call(&mut self, request: tonic::Request<bytes::Bytes>) -> Self::Future {
+        let ok = self.0.record(S::KIND, request.get_ref());
+        std::future::ready(if ok {
+            Ok(tonic::Response::new(S::Response::default()))
+        } else {
+            Err(tonic::Status::invalid_argument("malformed"))
+        })
+    }
+}
+
+async fn http_export(
+    signal: SignalKind,
+    counts: Arc<Counts>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> http::StatusCode {
+    let encoding = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok());
+    let Some(encoding) = Encoding::from_header(encoding) else {
+        return http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    };
+    match decompress(&body, encoding, 256 << 20) {
+        Ok(data) if counts.record(signal, &data) => http::StatusCode::OK,
+        _ => http::StatusCode::BAD_REQUEST,
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let counts = Arc::new(Counts::default());
+    let grpc = tokio::net::TcpListener::bind(&args.grpc).await?;
+    let http = tokio::net::TcpListener::bind(&args.http).await?;
+    let router = tonic::transport::Server::builder()
+        .add_service(Service::<Traces>(counts.clone(), std::marker::PhantomData))
+        .add_service(Service::<Metrics>(counts.clone(), std::marker::PhantomData))
+        .add_service(Service::<Logs>(counts.clone(), std::marker::PhantomData));
+    tokio::spawn(router.serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)));
+    let route = |signal: SignalKind| {
+        post(
+            move |State(c): State<Arc<Counts>>, h: HeaderMap, b: Bytes| {
+                http_export(signal, c, h, b)
+            },
+        )
+    };
+    let app = axum::Router::new()
+        .route("/v1/traces", route(SignalKind::Traces))
+        .route("/v1/metrics", route(SignalKind::Metrics))
+        .route("/v1/logs", route(SignalKind::Logs))
+        .route(
+            "/stats",
+            get(|State(c): State<Arc<Counts>>| async move { c.json() }),
+        )
+        .with_state(counts.clone());
+    eprintln!(
+        "ignis-sink: gRPC {} HTTP {} (GET /stats)",
+        args.grpc, args.http
+    );
+    if args.verbose {
+        let counts = counts.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let now: u64 = counts.items.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+                eprintln!("{} items/s, {}", now - last, counts.json().trim());
+                last = now;
+            }
+        });
+    }
+    axum::serve(http, app).await
+}
