@@ -5,6 +5,8 @@
 #
 #   bench/e2e.sh [traces|logs|metrics] [requests] [config] [extra h2load args...]
 #
+# RATE=10000 sends at a fixed rate of items/s (1 connection, 100 items per
+# request) instead of flat out (16 connections × 16 streams).
 # Needs h2load (Debian: nghttp2-client) and a release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +35,12 @@ idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$agent/status")
 expected=$((requests * 100))
 start_ticks=$(cpu_ticks)
 start=$(date +%s.%N)
-taskset -c 1 h2load -c 16 -m 16 -n "$requests" "$@" -d "$workload/$signal.grpc" \
+if [ -n "${RATE:-}" ]; then
+  load=(-c 1 -m 8 --rps $((RATE / 100)))
+else
+  load=(-c 16 -m 16)
+fi
+taskset -c 1 h2load "${load[@]}" -n "$requests" "$@" -d "$workload/$signal.grpc" \
   -H 'content-type: application/grpc' -H 'te: trailers' \
   "http://127.0.0.1:4317/$service/Export" > /tmp/h2load.out
 # Delivered is what the sink counted; wait until it stops changing.
