@@ -120,11 +120,7 @@ impl Sink {
                 })
                 .await;
         });
-        let app = axum::Router::new()
-            .route("/v1/traces", post(http_export::<Traces>))
-            .route("/v1/metrics", post(http_export::<Metrics>))
-            .route("/v1/logs", post(http_export::<Logs>))
-            .with_state(state.clone());
+        let app = http_app(state.clone());
         tokio::spawn(async move {
             let _ = axum::serve(http_listener, app)
                 .with_graceful_shutdown(async move {
@@ -139,6 +135,43 @@ impl Sink {
             state,
             stop: Some(stop),
         }
+    }
+
+    /// A sink that speaks TLS (gRPC and HTTP on one port), with the given
+    /// server config; returns its address and state.
+    pub async fn start_tls(config: rustls::ServerConfig) -> (SocketAddr, Arc<SinkState>) {
+        let state = Arc::new(SinkState::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = config;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let app = tonic::service::Routes::new(SinkGrpc::<Traces>(
+            state.clone(),
+            std::marker::PhantomData,
+        ))
+        .add_service(SinkGrpc::<Metrics>(state.clone(), std::marker::PhantomData))
+        .add_service(SinkGrpc::<Logs>(state.clone(), std::marker::PhantomData))
+        .into_axum_router()
+        .merge(http_app(state.clone()));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A refused handshake is what some tests want to see.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        (addr, state)
     }
 
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
@@ -157,6 +190,14 @@ impl Drop for Sink {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn http_app(state: Arc<SinkState>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/traces", post(http_export::<Traces>))
+        .route("/v1/metrics", post(http_export::<Metrics>))
+        .route("/v1/logs", post(http_export::<Logs>))
+        .with_state(state)
 }
 
 fn response<S: Signal>(reply: &Reply) -> Result<S::Response, tonic::Status> {
