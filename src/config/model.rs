@@ -273,6 +273,20 @@ pub enum WhenFull {
 pub enum Storage {
     #[default]
     Memory,
+    Disk,
+}
+
+/// When the disk queue syncs what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// Before the client is answered (concurrent writes share one fsync).
+    #[default]
+    Always,
+    /// Every `fsync_interval`, in the background.
+    Interval,
+    /// Left to the OS. Survives `kill -9`, not a power cut.
+    Never,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +300,14 @@ pub struct QueueConfig {
     pub block_timeout: Dur,
     /// Concurrent sends, so one slow request does not stall the queue.
     pub num_consumers: usize,
+    /// Disk queue: where its files live (a subdirectory per exporter and signal).
+    pub directory: Option<PathBuf>,
+    pub fsync: FsyncPolicy,
+    pub fsync_interval: Dur,
+    /// Disk queue: size of one segment file.
+    pub segment_size: ByteSize,
+    /// Disk queue: data older than this is dropped (counted as expired); 0 keeps it.
+    pub max_age: Dur,
 }
 
 impl Default for QueueConfig {
@@ -296,6 +318,11 @@ impl Default for QueueConfig {
             when_full: WhenFull::Block,
             block_timeout: Dur(Duration::from_millis(500)),
             num_consumers: 2,
+            directory: None,
+            fsync: FsyncPolicy::Always,
+            fsync_interval: Dur(Duration::from_secs(1)),
+            segment_size: ByteSize(8 << 20),
+            max_age: Dur(Duration::ZERO),
         }
     }
 }

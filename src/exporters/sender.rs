@@ -5,7 +5,7 @@ use super::retry::Backoff;
 use super::{Batch, Outcome, Transport};
 use crate::admin::metrics::{Counter, Registry};
 use crate::config::DeliveryConfig;
-use crate::queue::{Entry, MemoryQueue};
+use crate::queue::{Entry, Queue};
 use crate::signal::Signal;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -94,7 +94,7 @@ impl SenderMetrics {
 
 pub struct Sender<S, T> {
     pub name: String,
-    pub queue: Arc<MemoryQueue<S>>,
+    pub queue: Arc<Queue<S>>,
     pub transport: Arc<T>,
     pub delivery: DeliveryConfig,
     pub metrics: SenderMetrics,
@@ -129,6 +129,7 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                 },
             };
             let (mut items, mut bytes) = (first.items, first.bytes());
+            let mut positions: Vec<_> = first.position.into_iter().collect();
             let mut parts = vec![first.data];
             let deadline = Instant::now() + limits.flush_timeout.0;
             while items < limits.max_size && bytes < max_bytes {
@@ -147,32 +148,41 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                 }
                 items += next.items;
                 bytes += next.bytes();
+                positions.extend(next.position);
                 parts.push(next.data);
             }
             let batch = Batch {
                 data: concat(parts),
                 items,
             };
-            if items <= limits.max_size && bytes <= max_bytes {
-                self.deliver(batch).await;
-                continue;
-            }
-            // One request alone over a limit.
-            match split_encoded::<S>(&batch, limits.max_size, max_bytes) {
-                Ok(parts) => {
-                    for part in parts {
-                        self.deliver(part).await;
+            let settled = if items <= limits.max_size && bytes <= max_bytes {
+                self.deliver(batch).await
+            } else {
+                // One request alone over a limit.
+                match split_encoded::<S>(&batch, limits.max_size, max_bytes) {
+                    Ok(parts) => {
+                        let mut settled = true;
+                        for part in parts {
+                            settled &= self.deliver(part).await;
+                        }
+                        settled
                     }
+                    // Receivers validated it; should it still not decode, let
+                    // the destination judge it rather than drop it here.
+                    Err(_) => self.deliver(batch).await,
                 }
-                // Receivers validated it; should it still not decode, let
-                // the destination judge it rather than drop it here.
-                Err(_) => self.deliver(batch).await,
+            };
+            if settled {
+                // Delivered or counted as dropped: a disk queue may reuse the space.
+                self.queue.ack(&positions);
             }
         }
     }
 
-    /// Sends one batch until it is delivered, refused for good, or expired.
-    async fn deliver(&self, batch: Batch) {
+    /// Sends one batch until it is delivered, refused for good, or expired:
+    /// then it is settled (true). At the hard stop a batch from a disk queue
+    /// is left unsettled (false): it stays on disk for the next start.
+    async fn deliver(&self, batch: Batch) -> bool {
         let retry = &self.delivery.retry_on_failure;
         let started = Instant::now();
         let mut backoff = Backoff::new(retry);
@@ -181,6 +191,9 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
             let items = batch.items as u64;
             loop {
                 if *self.hard_stop.borrow() {
+                    if self.queue.is_durable() {
+                        return false;
+                    }
                     self.drop_items(items, DropReason::Shutdown, "the grace period ended");
                     break;
                 }
@@ -229,6 +242,9 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                         tracing::debug!(exporter = %self.name, %reason, delay_ms = delay.as_millis() as u64,
                             "send failed, will retry");
                         if !self.sleep_unless_stopped(delay).await {
+                            if self.queue.is_durable() {
+                                return false;
+                            }
                             self.drop_items(items, DropReason::Shutdown, &reason);
                             break;
                         }
@@ -236,6 +252,7 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                 }
             }
         }
+        true
     }
 
     /// Sleeps for `delay`; false if the hard stop came first.

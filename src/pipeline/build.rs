@@ -11,7 +11,9 @@ use crate::exporters::grpc::GrpcTransport;
 use crate::exporters::http::HttpTransport;
 use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
 use crate::exporters::Transport;
-use crate::queue::MemoryQueue;
+use crate::config::{FsyncPolicy, Storage};
+use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
+use crate::queue::{DiskQueue, MemoryQueue, Queue};
 use crate::receivers;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
@@ -43,6 +45,8 @@ pub struct Agent {
     stop_receivers: watch::Sender<bool>,
     receivers: Vec<JoinHandle<()>>,
     closers: Vec<Box<dyn Fn() + Send + Sync>>,
+    /// Run after the senders stop: persist disk queue checkpoints.
+    finishers: Vec<Box<dyn Fn() + Send + Sync>>,
     senders: Vec<JoinHandle<()>>,
     hard_stop: watch::Sender<bool>,
     grace_period: Duration,
@@ -57,7 +61,7 @@ pub struct ShutdownReport {
 }
 
 /// The exporter queues of one signal, by exporter id.
-type Queues<S> = BTreeMap<ComponentId, Arc<MemoryQueue<S>>>;
+type Queues<S> = BTreeMap<ComponentId, Arc<Queue<S>>>;
 
 impl Agent {
     pub async fn start(config: &Config) -> Result<Agent, StartError> {
@@ -70,6 +74,7 @@ impl Agent {
             stop_receivers,
             receivers: Vec::new(),
             closers: Vec::new(),
+            finishers: Vec::new(),
             senders: Vec::new(),
             hard_stop,
             grace_period: config.grace_period,
@@ -256,16 +261,13 @@ impl Agent {
         id: &ComponentId,
         exporter: &ExporterConfig,
         hard_stop: &watch::Receiver<bool>,
-    ) -> Result<(Arc<MemoryQueue<S>>, SenderMetrics), StartError> {
+    ) -> Result<(Arc<Queue<S>>, SenderMetrics), StartError> {
         let delivery = exporter.delivery();
         let q = &delivery.sending_queue;
-        let queue = Arc::new(MemoryQueue::<S>::new(
-            q.max_size.0 as usize,
-            q.when_full,
-            q.block_timeout.0,
-        ));
         let name = id.to_string();
         let signal = S::KIND.as_str();
+        let sender_metrics = SenderMetrics::new::<S>(&self.metrics, &name);
+        let queue = Arc::new(self.open_queue::<S>(&name, q, &sender_metrics)?);
         let labels = [("exporter", name.as_str()), ("signal", signal)];
         let gauge_queue = Arc::clone(&queue);
         self.metrics
@@ -282,7 +284,6 @@ impl Agent {
             .gauge("ignis_exporter_queue_capacity_bytes", &labels, move || {
                 capacity
             });
-        let sender_metrics = SenderMetrics::new::<S>(&self.metrics, &name);
         let setup_error = |message: String| StartError::Exporter {
             exporter: name.clone(),
             message,
@@ -339,13 +340,80 @@ impl Agent {
         self.senders.extend(handles);
         let closing = Arc::clone(&queue);
         self.closers.push(Box::new(move || closing.close()));
+        if queue.is_durable() {
+            if q.fsync == FsyncPolicy::Interval {
+                let syncing = Arc::clone(&queue);
+                let interval = q.fsync_interval.0;
+                tokio::spawn(async move {
+                    if let Queue::Disk(disk) = &*syncing {
+                        disk.run_syncer(interval).await;
+                    }
+                });
+            }
+            let finishing = Arc::clone(&queue);
+            let exporter = name.clone();
+            self.finishers.push(Box::new(move || {
+                if let Queue::Disk(disk) = &*finishing {
+                    if let Err(e) = disk.finish() {
+                        tracing::error!(%exporter, error = %e, "could not persist the disk queue checkpoint");
+                    }
+                }
+            }));
+        }
         Ok((queue, sender_metrics))
+    }
+
+    fn open_queue<S: Signal>(
+        &self,
+        exporter: &str,
+        q: &crate::config::QueueConfig,
+        metrics: &SenderMetrics,
+    ) -> Result<Queue<S>, StartError> {
+        match q.storage {
+            Storage::Memory => Ok(Queue::Memory(MemoryQueue::new(
+                q.max_size.0 as usize,
+                q.when_full,
+                q.block_timeout.0,
+            ))),
+            Storage::Disk => {
+                let base = q.directory.clone().expect("validated: disk has a directory");
+                let dir = base.join(exporter.replace('/', "_")).join(S::KIND.as_str());
+                let labels = [("exporter", exporter), ("signal", S::KIND.as_str())];
+                let counters = DiskCounters {
+                    corrupt_records: self.metrics.counter("ignis_queue_corrupt_records", &labels),
+                    expired_items: metrics.dropped(DropReason::Expired).clone(),
+                    evicted_items: metrics.dropped(DropReason::QueueFull).clone(),
+                };
+                let options = DiskOptions {
+                    dir: dir.clone(),
+                    capacity: q.max_size.0,
+                    segment_size: q.segment_size.0,
+                    when_full: q.when_full,
+                    block_timeout: q.block_timeout.0,
+                    fsync: match q.fsync {
+                        FsyncPolicy::Always => Fsync::Always,
+                        FsyncPolicy::Interval => Fsync::Interval(q.fsync_interval.0),
+                        FsyncPolicy::Never => Fsync::Never,
+                    },
+                    max_age: (!q.max_age.0.is_zero()).then_some(q.max_age.0),
+                };
+                let queue = DiskQueue::open(options, counters).map_err(|e| StartError::Exporter {
+                    exporter: exporter.to_owned(),
+                    message: format!("cannot open the disk queue in {}: {e}", dir.display()),
+                })?;
+                let (entries, bytes, _) = queue.usage();
+                if entries > 0 {
+                    tracing::info!(%exporter, signal = S::KIND.as_str(), entries, bytes, "disk queue holds data from before; delivering it");
+                }
+                Ok(Queue::Disk(queue))
+            }
+        }
     }
 
     fn sender<S: Signal, T: Transport<S>>(
         &self,
         name: &str,
-        queue: &Arc<MemoryQueue<S>>,
+        queue: &Arc<Queue<S>>,
         transport: T,
         delivery: &crate::config::DeliveryConfig,
         metrics: &SenderMetrics,
@@ -385,11 +453,14 @@ impl Agent {
         .await
         .is_ok();
         if !drained {
-            tracing::warn!("grace period over: dropping what is still queued");
+            tracing::warn!("grace period over: dropping what is still queued in memory (disk queues keep theirs)");
             let _ = self.hard_stop.send(true);
             for sender in senders {
                 let _ = sender.await;
             }
+        }
+        for finish in &self.finishers {
+            finish();
         }
         ShutdownReport { drained }
     }

@@ -1,14 +1,14 @@
 //! From a receiver to the queues of every exporter of its pipelines.
 
 use crate::admin::metrics::{Counter, Registry};
-use crate::queue::{Entry, MemoryQueue, PushError};
+use crate::queue::{Entry, PushError, Queue};
 use crate::signal::Signal;
 use bytes::Bytes;
 use std::sync::Arc;
 
 /// One exporter's queue, as a pipeline sees it.
 pub struct QueueHandle<S> {
-    pub queue: Arc<MemoryQueue<S>>,
+    pub queue: Arc<Queue<S>>,
     /// Items evicted to make room (`when_full: drop_oldest`).
     pub evicted: Counter,
 }
@@ -77,6 +77,7 @@ impl<S: Signal> Fanout<S> {
         let entry = Entry {
             data: encoded,
             items,
+            position: None,
         };
         let mut result = Ok(());
         for pipeline in &self.pipelines {

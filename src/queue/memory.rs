@@ -70,6 +70,8 @@ impl<S> MemoryQueue<S> {
             // Register interest before checking, so a wake between the check
             // and the wait is not lost.
             let room = self.not_full.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
             match self.try_push(&mut entry) {
                 Ok(evicted) => return Ok(evicted),
                 Err(PushError::Full) if self.when_full == WhenFull::Block => {
@@ -116,6 +118,8 @@ impl<S> MemoryQueue<S> {
     pub async fn pop(&self) -> Option<Entry> {
         loop {
             let arrived = self.not_empty.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
             match self.try_pop() {
                 Ok(entry) => return entry,
                 Err(()) => arrived.await,
@@ -127,6 +131,8 @@ impl<S> MemoryQueue<S> {
     pub async fn pop_until(&self, deadline: Instant) -> Option<Entry> {
         loop {
             let arrived = self.not_empty.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
             match self.try_pop() {
                 Ok(entry) => return entry,
                 Err(()) => {
@@ -185,6 +191,7 @@ mod tests {
         Entry {
             data: vec![bytes as u8; bytes].into(),
             items: 1,
+            position: None,
         }
     }
 

@@ -1,11 +1,14 @@
 //! Per-exporter queues. A request is acknowledged to the client only once it
 //! is in the queue of every exporter of its pipelines (DESIGN §3).
 
+pub mod disk;
 mod memory;
 
+pub use disk::{DiskQueue, Position};
 pub use memory::{Evicted, MemoryQueue};
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 /// One accepted request, encoded as protobuf. Queues hold bytes, not decoded
 /// messages: the byte bound is then the real memory cost (a decoded request
@@ -18,6 +21,8 @@ pub struct Entry {
     pub data: Bytes,
     /// Counted items (spans, data points, log records).
     pub items: usize,
+    /// Where a disk queue holds it, to acknowledge it once delivered.
+    pub position: Option<Position>,
 }
 
 impl Entry {
@@ -27,11 +32,79 @@ impl Entry {
     }
 }
 
-/// Why a queue did not take a request. Both are retryable for the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Why a queue did not take a request. All are retryable for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
     #[error("the sending queue is full")]
     Full,
     #[error("the agent is shutting down")]
     Closed,
+    #[error("the disk queue cannot write: {0}")]
+    Storage(String),
+}
+
+/// An exporter's queue, in memory or on disk.
+pub enum Queue<S> {
+    Memory(MemoryQueue<S>),
+    Disk(DiskQueue<S>),
+}
+
+impl<S> Queue<S> {
+    /// Takes `entry`; success means it is held (durably, for a disk queue).
+    pub async fn push(&self, entry: Entry) -> Result<Evicted, PushError> {
+        match self {
+            Queue::Memory(q) => q.push(entry).await,
+            Queue::Disk(q) => q.push(entry).await,
+        }
+    }
+
+    /// The next entry, waiting; `None` once closed (and, in memory, drained:
+    /// on disk what remains waits for the next start).
+    pub async fn pop(&self) -> Option<Entry> {
+        match self {
+            Queue::Memory(q) => q.pop().await,
+            Queue::Disk(q) => q.pop().await,
+        }
+    }
+
+    pub async fn pop_until(&self, deadline: Instant) -> Option<Entry> {
+        match self {
+            Queue::Memory(q) => q.pop_until(deadline).await,
+            Queue::Disk(q) => q.pop_until(deadline).await,
+        }
+    }
+
+    /// Entries delivered or dropped for good: their space can be reused.
+    pub fn ack(&self, positions: &[Position]) {
+        if let Queue::Disk(q) = self {
+            q.ack(positions);
+        }
+    }
+
+    pub fn close(&self) {
+        match self {
+            Queue::Memory(q) => q.close(),
+            Queue::Disk(q) => q.close(),
+        }
+    }
+
+    /// Whether what it holds survives a restart.
+    pub fn is_durable(&self) -> bool {
+        matches!(self, Queue::Disk(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Queue::Memory(q) => q.is_closed(),
+            Queue::Disk(q) => q.is_closed(),
+        }
+    }
+
+    /// (entries, bytes, items) held.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        match self {
+            Queue::Memory(q) => q.usage(),
+            Queue::Disk(q) => q.usage(),
+        }
+    }
 }
