@@ -5,13 +5,13 @@ use super::{Fanout, Pipeline, QueueHandle};
 use crate::admin::metrics::Registry;
 use crate::admin::{self, server::AdminState};
 use crate::config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
+use crate::config::{FsyncPolicy, Storage};
 use crate::exporters::debug::DebugTransport;
 use crate::exporters::file::FileTransport;
 use crate::exporters::grpc::GrpcTransport;
 use crate::exporters::http::HttpTransport;
 use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
 use crate::exporters::Transport;
-use crate::config::{FsyncPolicy, Storage};
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::{DiskQueue, MemoryQueue, Queue};
 use crate::receivers;
@@ -376,13 +376,15 @@ impl Agent {
                 q.block_timeout.0,
             ))),
             Storage::Disk => {
-                let base = q.directory.clone().expect("validated: disk has a directory");
+                let base = q
+                    .directory
+                    .clone()
+                    .expect("validated: disk has a directory");
                 let dir = base.join(exporter.replace('/', "_")).join(S::KIND.as_str());
                 let labels = [("exporter", exporter), ("signal", S::KIND.as_str())];
                 let counters = DiskCounters {
                     corrupt_records: self.metrics.counter("ignis_queue_corrupt_records", &labels),
                     expired_items: metrics.dropped(DropReason::Expired).clone(),
-                    evicted_items: metrics.dropped(DropReason::QueueFull).clone(),
                 };
                 let options = DiskOptions {
                     dir: dir.clone(),
@@ -397,10 +399,11 @@ impl Agent {
                     },
                     max_age: (!q.max_age.0.is_zero()).then_some(q.max_age.0),
                 };
-                let queue = DiskQueue::open(options, counters).map_err(|e| StartError::Exporter {
-                    exporter: exporter.to_owned(),
-                    message: format!("cannot open the disk queue in {}: {e}", dir.display()),
-                })?;
+                let queue =
+                    DiskQueue::open(options, counters).map_err(|e| StartError::Exporter {
+                        exporter: exporter.to_owned(),
+                        message: format!("cannot open the disk queue in {}: {e}", dir.display()),
+                    })?;
                 let (entries, bytes, _) = queue.usage();
                 if entries > 0 {
                     tracing::info!(%exporter, signal = S::KIND.as_str(), entries, bytes, "disk queue holds data from before; delivering it");

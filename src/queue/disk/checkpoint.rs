@@ -56,7 +56,10 @@ mod tests {
     fn round_trips_and_refuses_damage() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()), None);
-        let p = Position { segment: 3, offset: 4096 };
+        let p = Position {
+            segment: 3,
+            offset: 4096,
+        };
         write(dir.path(), p).unwrap();
         assert_eq!(read(dir.path()), Some(p));
         let mut bytes = fs::read(dir.path().join(NAME)).unwrap();

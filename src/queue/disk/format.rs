@@ -147,7 +147,10 @@ mod tests {
         let bytes = encode_record(7, 1234, b"hello");
         match read_record(&bytes) {
             Found::Record(r, len) => {
-                assert_eq!((r.items, r.enqueued_ms, r.payload.as_slice()), (7, 1234, &b"hello"[..]));
+                assert_eq!(
+                    (r.items, r.enqueued_ms, r.payload.as_slice()),
+                    (7, 1234, &b"hello"[..])
+                );
                 assert_eq!(len as usize, bytes.len());
             }
             other => panic!("{other:?}"),
@@ -163,9 +166,20 @@ mod tests {
         assert_eq!(read_record(&two[..3]), Found::Torn);
         let mut flipped = two.clone();
         flipped[RECORD_HEAD + 1] ^= 0xff;
-        assert_eq!(read_record(&flipped), Found::Corrupt { skip: Some(first_len as u64) });
-        assert!(matches!(read_record(&flipped[first_len..]), Found::Record(..)));
-        assert_eq!(read_record(b"garbage without magic"), Found::Corrupt { skip: None });
+        assert_eq!(
+            read_record(&flipped),
+            Found::Corrupt {
+                skip: Some(first_len as u64)
+            }
+        );
+        assert!(matches!(
+            read_record(&flipped[first_len..]),
+            Found::Record(..)
+        ));
+        assert_eq!(
+            read_record(b"garbage without magic"),
+            Found::Corrupt { skip: None }
+        );
         assert_eq!(read_record(b""), Found::End);
     }
 

@@ -60,7 +60,6 @@ pub struct DiskOptions {
 pub struct DiskCounters {
     pub corrupt_records: Counter,
     pub expired_items: Counter,
-    pub evicted_items: Counter,
 }
 
 pub struct DiskQueue<S> {
@@ -126,7 +125,10 @@ impl<S> DiskQueue<S> {
         for item in fs::read_dir(dir)? {
             let name = item?.file_name();
             let name = name.to_string_lossy();
-            if let Some(n) = name.strip_suffix(".seg").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = name
+                .strip_suffix(".seg")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 segments.insert(n, 0);
             }
         }
@@ -177,7 +179,10 @@ impl<S> DiskQueue<S> {
                     }
                     Found::Torn => {
                         // A write the crash cut short: it was never acknowledged.
-                        OpenOptions::new().write(true).open(&path)?.set_len(offset)?;
+                        OpenOptions::new()
+                            .write(true)
+                            .open(&path)?
+                            .set_len(offset)?;
                         break;
                     }
                     Found::End => break,
@@ -261,7 +266,6 @@ impl<S> DiskQueue<S> {
                 match self.read_next(&mut state) {
                     Some((entry, start, next, bytes)) => {
                         evicted.items += entry.items;
-                        self.counters.evicted_items.add(entry.items as u64);
                         state.in_flight.push_back(InFlight {
                             start,
                             next,
@@ -269,11 +273,11 @@ impl<S> DiskQueue<S> {
                             items: entry.items as u64,
                             acked: true,
                         });
+                        self.advance(&mut state);
                     }
                     None => break,
                 }
             }
-            self.advance(&mut state);
         }
         if state.live_bytes + len > self.options.capacity && state.live_entries > 0 {
             return Err(PushError::Full);
@@ -285,7 +289,8 @@ impl<S> DiskQueue<S> {
                 state.write_file.sync_data().map_err(storage)?;
             }
             state.write_segment += 1;
-            state.write_file = create_segment(&self.options.dir, state.write_segment).map_err(storage)?;
+            state.write_file =
+                create_segment(&self.options.dir, state.write_segment).map_err(storage)?;
             state.segments.insert(state.write_segment, HEADER_LEN);
             write_len = HEADER_LEN;
         }
@@ -317,7 +322,10 @@ impl<S> DiskQueue<S> {
                     (None, 0)
                 } else {
                     state.syncing = true;
-                    (Some(state.write_file.try_clone().map_err(storage)?), state.writes)
+                    (
+                        Some(state.write_file.try_clone().map_err(storage)?),
+                        state.writes,
+                    )
                 }
             };
             let Some(file) = file else {
@@ -357,7 +365,10 @@ impl<S> DiskQueue<S> {
                     Err(_) => continue,
                 }
             };
-            if tokio::task::spawn_blocking(move || file.sync_data()).await.is_ok() {
+            if tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .is_ok()
+            {
                 let mut state = self.lock();
                 state.synced = state.synced.max(target);
             }
@@ -415,15 +426,25 @@ impl<S> DiskQueue<S> {
             let Some(&length) = state.segments.get(&at.segment) else {
                 // The segment is gone: step to the next one.
                 let next = state.segments.range(at.segment..).next().map(|(&s, _)| s)?;
-                state.read = Position { segment: next, offset: HEADER_LEN };
+                state.read = Position {
+                    segment: next,
+                    offset: HEADER_LEN,
+                };
                 continue;
             };
             if at.offset >= length {
                 if at.segment >= state.write_segment {
                     return None;
                 }
-                let next = state.segments.range(at.segment + 1..).next().map(|(&s, _)| s)?;
-                state.read = Position { segment: next, offset: HEADER_LEN };
+                let next = state
+                    .segments
+                    .range(at.segment + 1..)
+                    .next()
+                    .map(|(&s, _)| s)?;
+                state.read = Position {
+                    segment: next,
+                    offset: HEADER_LEN,
+                };
                 continue;
             }
             let data = match self.read_bytes(state, at, length) {
@@ -431,13 +452,19 @@ impl<S> DiskQueue<S> {
                 Err(_) => {
                     // Unreadable: count it and move to the next segment.
                     self.counters.corrupt_records.add(1);
-                    state.read = Position { segment: at.segment, offset: length };
+                    state.read = Position {
+                        segment: at.segment,
+                        offset: length,
+                    };
                     continue;
                 }
             };
             match format::read_record(&data) {
                 Found::Record(record, len) => {
-                    let next = Position { segment: at.segment, offset: at.offset + len };
+                    let next = Position {
+                        segment: at.segment,
+                        offset: at.offset + len,
+                    };
                     state.read = next;
                     let expired = self.options.max_age.is_some_and(|max| {
                         now_ms().saturating_sub(record.enqueued_ms) > max.as_millis() as u64
@@ -460,22 +487,42 @@ impl<S> DiskQueue<S> {
                     };
                     return Some((entry, at, next, len));
                 }
-                Found::Corrupt { skip } => self.skip_corrupt(state, at, length, skip),
-                Found::Torn => self.skip_corrupt(state, at, length, None),
+                Found::Corrupt { .. } | Found::Torn => self.skip_corrupt(state, at, length),
                 Found::End => return None,
             }
         }
     }
 
-    /// Counts a corrupt record and moves the reader to the next candidate.
-    fn skip_corrupt(&self, state: &mut State, at: Position, length: u64, skip: Option<u64>) {
+    /// Counts a corrupt record and moves the reader to the next record magic
+    /// in the rest of the segment (or its end).
+    fn skip_corrupt(&self, state: &mut State, at: Position, length: u64) {
         self.counters.corrupt_records.add(1);
+        let skip =
+            self.read_rest(state, at, length).ok().and_then(|rest| {
+                match format::read_record(&rest) {
+                    Found::Corrupt { skip } => skip,
+                    _ => None,
+                }
+            });
         let next = Position {
             segment: at.segment,
             offset: skip.map_or(length, |s| at.offset + s),
         };
         state.read = next;
-        state.in_flight.push_back(InFlight { start: at, next, bytes: 0, items: 0, acked: true });
+        state.in_flight.push_back(InFlight {
+            start: at,
+            next,
+            bytes: 0,
+            items: 0,
+            acked: true,
+        });
+    }
+
+    fn read_rest(&self, state: &mut State, at: Position, length: u64) -> std::io::Result<Vec<u8>> {
+        let (_, file) = state.reader.as_ref().expect("opened by read_bytes");
+        let mut rest = vec![0u8; (length - at.offset) as usize];
+        file.read_exact_at(&mut rest, at.offset)?;
+        Ok(rest)
     }
 
     /// The bytes from `at` to the end of its record, or to the segment end
@@ -529,14 +576,28 @@ impl<S> DiskQueue<S> {
         }
         // The end of a finished segment is the start of the next.
         while state.acked.segment < state.write_segment
-            && state.acked.offset >= state.segments.get(&state.acked.segment).copied().unwrap_or(0)
+            && state.acked.offset
+                >= state
+                    .segments
+                    .get(&state.acked.segment)
+                    .copied()
+                    .unwrap_or(0)
         {
             match state.segments.range(state.acked.segment + 1..).next() {
-                Some((&next, _)) => state.acked = Position { segment: next, offset: HEADER_LEN },
+                Some((&next, _)) => {
+                    state.acked = Position {
+                        segment: next,
+                        offset: HEADER_LEN,
+                    }
+                }
                 None => break,
             }
         }
-        let finished: Vec<u64> = state.segments.range(..state.acked.segment).map(|(&s, _)| s).collect();
+        let finished: Vec<u64> = state
+            .segments
+            .range(..state.acked.segment)
+            .map(|(&s, _)| s)
+            .collect();
         if !finished.is_empty() || state.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             // Persist the checkpoint before deleting what it has passed.
             if self.write_checkpoint(state).is_ok() {
@@ -580,7 +641,11 @@ impl<S> DiskQueue<S> {
     /// (entries, bytes, items) not yet delivered.
     pub fn usage(&self) -> (usize, usize, usize) {
         let state = self.lock();
-        (state.live_entries as usize, state.live_bytes as usize, state.live_items as usize)
+        (
+            state.live_entries as usize,
+            state.live_bytes as usize,
+            state.live_items as usize,
+        )
     }
 }
 
@@ -590,10 +655,276 @@ fn storage(e: std::io::Error) -> PushError {
 
 fn create_segment(dir: &Path, segment: u64) -> std::io::Result<File> {
     let path = segment_path(dir, segment);
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)?;
     file.write_all(&format::header())?;
     file.sync_data()?;
     File::open(dir)?.sync_all()?;
     // Append mode from here on: every write goes to the end.
     OpenOptions::new().append(true).open(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dir: &Path) -> DiskOptions {
+        DiskOptions {
+            dir: dir.to_path_buf(),
+            capacity: 1 << 20,
+            segment_size: 4096,
+            when_full: WhenFull::Block,
+            block_timeout: Duration::from_millis(50),
+            fsync: Fsync::Always,
+            max_age: None,
+        }
+    }
+
+    fn open(options: &DiskOptions) -> (DiskQueue<()>, DiskCounters) {
+        let counters = DiskCounters::default();
+        (
+            DiskQueue::open(options.clone(), counters.clone()).unwrap(),
+            counters,
+        )
+    }
+
+    fn entry(n: u32) -> Entry {
+        Entry {
+            data: format!("record {n:04} {}", "x".repeat(300))
+                .into_bytes()
+                .into(),
+            items: n as usize % 7 + 1,
+            position: None,
+        }
+    }
+
+    fn number(e: &Entry) -> u32 {
+        std::str::from_utf8(&e.data[7..11])
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    async fn drain(q: &DiskQueue<()>) -> Vec<Entry> {
+        let mut out = Vec::new();
+        while let Some(e) = q.pop_until(Instant::now()).await {
+            out.push(e);
+        }
+        out
+    }
+
+    fn segment_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[tokio::test]
+    async fn delivers_in_order_and_frees_acknowledged_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = open(&options(dir.path()));
+        for n in 0..40 {
+            q.push(entry(n)).await.unwrap();
+        }
+        assert!(segment_files(dir.path()).len() > 3, "small segments rotate");
+        let got = drain(&q).await;
+        assert_eq!(
+            got.iter().map(number).collect::<Vec<_>>(),
+            (0..40).collect::<Vec<_>>()
+        );
+        assert_eq!(got[3].items, 4);
+        let positions: Vec<Position> = got.iter().map(|e| e.position.unwrap()).collect();
+        q.ack(&positions);
+        assert_eq!(q.usage(), (0, 0, 0));
+        assert_eq!(
+            segment_files(dir.path()).len(),
+            1,
+            "only the active segment is left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_replays_what_was_not_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        {
+            let (q, _) = open(&opts);
+            for n in 0..30 {
+                q.push(entry(n)).await.unwrap();
+            }
+            let got = drain(&q).await;
+            // Delivered the first 20; 20..30 were handed out but not delivered.
+            let delivered: Vec<Position> = got[..20].iter().map(|e| e.position.unwrap()).collect();
+            q.ack(&delivered);
+            q.finish().unwrap();
+            // Dropped without close: what kill -9 leaves.
+        }
+        let (q, _) = open(&opts);
+        let replayed: Vec<u32> = drain(&q).await.iter().map(number).collect();
+        assert_eq!(replayed, (20..30).collect::<Vec<_>>());
+        // New data goes after the old.
+        q.push(entry(99)).await.unwrap();
+        assert_eq!(
+            drain(&q).await.iter().map(number).collect::<Vec<_>>(),
+            vec![99]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_checkpoint_everything_is_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        {
+            let (q, _) = open(&opts);
+            for n in 0..5 {
+                q.push(entry(n)).await.unwrap();
+            }
+        }
+        fs::remove_file(dir.path().join("checkpoint")).ok();
+        let (q, _) = open(&opts);
+        assert_eq!(drain(&q).await.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn corrupt_records_are_skipped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DiskOptions {
+            segment_size: 1 << 20,
+            ..options(dir.path())
+        };
+        {
+            let (q, _) = open(&opts);
+            for n in 0..10 {
+                q.push(entry(n)).await.unwrap();
+            }
+        }
+        let file = segment_files(dir.path())[0].clone();
+        let mut bytes = fs::read(&file).unwrap();
+        let record = RECORD_HEAD + entry(0).data.len();
+        // Flip a payload byte of record 2 and the magic of record 5.
+        bytes[HEADER_LEN as usize + 2 * record + RECORD_HEAD + 3] ^= 0x55;
+        bytes[HEADER_LEN as usize + 5 * record] ^= 0xff;
+        // And tear the last record in half.
+        bytes.truncate(bytes.len() - record / 2);
+        fs::write(&file, &bytes).unwrap();
+        let (q, counters) = open(&opts);
+        let got: Vec<u32> = drain(&q).await.iter().map(number).collect();
+        assert_eq!(got, vec![0, 1, 3, 4, 6, 7, 8]);
+        assert_eq!(counters.corrupt_records.get(), 2);
+        // The torn tail was cut off on open.
+        assert_eq!(
+            fs::metadata(&file).unwrap().len() as usize,
+            HEADER_LEN as usize + 9 * record
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_segment_or_bad_header_does_not_stop_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        {
+            let (q, _) = open(&opts);
+            for n in 0..40 {
+                q.push(entry(n)).await.unwrap();
+            }
+        }
+        let files = segment_files(dir.path());
+        let record = (RECORD_HEAD + entry(0).data.len()) as u64;
+        let records_in = |f: &PathBuf| (fs::metadata(f).unwrap().len() - HEADER_LEN) / record;
+        let lost = records_in(&files[1]) + records_in(&files[2]);
+        fs::remove_file(&files[1]).unwrap();
+        fs::write(&files[2], b"not a segment").unwrap();
+        let (q, counters) = open(&opts);
+        let got: Vec<u32> = drain(&q).await.iter().map(number).collect();
+        assert_eq!(got.len() as u64, 40 - lost, "{got:?}");
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "in order: {got:?}");
+        assert_eq!(got[0], 0);
+        assert_eq!(got.last(), Some(&39));
+        assert_eq!(counters.corrupt_records.get(), 1, "the bad header");
+    }
+
+    #[tokio::test]
+    async fn full_queue_blocks_then_refuses_and_acks_make_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = (RECORD_HEAD + entry(0).data.len()) as u64;
+        let opts = DiskOptions {
+            capacity: 3 * record,
+            ..options(dir.path())
+        };
+        let (q, _) = open(&opts);
+        for n in 0..3 {
+            q.push(entry(n)).await.unwrap();
+        }
+        assert_eq!(q.push(entry(3)).await.unwrap_err(), PushError::Full);
+        let first = q.pop().await.unwrap();
+        q.ack(&[first.position.unwrap()]);
+        q.push(entry(3)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_and_max_age_count_what_they_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = (RECORD_HEAD + entry(0).data.len()) as u64;
+        let opts = DiskOptions {
+            capacity: 3 * record,
+            when_full: WhenFull::DropOldest,
+            ..options(dir.path())
+        };
+        let (q, _) = open(&opts);
+        let mut evicted = 0;
+        for n in 0..5 {
+            evicted += q.push(entry(n)).await.unwrap().items;
+        }
+        assert_eq!(evicted, entry(0).items + entry(1).items);
+        assert_eq!(
+            drain(&q).await.iter().map(number).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DiskOptions {
+            max_age: Some(Duration::from_millis(30)),
+            ..options(dir.path())
+        };
+        let (q, counters) = open(&opts);
+        q.push(entry(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        q.push(entry(2)).await.unwrap();
+        assert_eq!(
+            drain(&q).await.iter().map(number).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(counters.expired_items.get(), entry(1).items as u64);
+    }
+
+    #[tokio::test]
+    async fn concurrent_pushes_share_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DiskOptions {
+            segment_size: 1 << 20,
+            capacity: 64 << 20,
+            ..options(dir.path())
+        };
+        let (q, _) = open(&opts);
+        let q = std::sync::Arc::new(q);
+        let tasks: Vec<_> = (0..64)
+            .map(|n| {
+                let q = q.clone();
+                tokio::spawn(async move { q.push(entry(n)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let state = q.lock();
+        assert_eq!(state.writes, 64);
+        assert!(state.synced >= 64);
+    }
 }
