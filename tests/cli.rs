@@ -4,22 +4,13 @@ mod common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};
+use common::process::{sigterm, spawn_agent, wait_exit, write_config, BIN};
 use common::sink::{Reply, Sink};
 use common::wait_until;
 use ignis_agent::signal::Traces;
 use prost::Message;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ignis-agent");
-
-fn write_config(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
-    let path = dir.path().join("agent.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
 
 #[test]
 fn version_and_help() {
@@ -90,58 +81,6 @@ service:
         "{stderr}"
     );
     assert!(!stderr.contains("TOPSECRET"), "secret printed: {stderr}");
-}
-
-/// Starts the binary; returns it and the gRPC address it logged.
-fn spawn_agent(config: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v["receiver"] == "otlp/grpc" {
-                    let _ = tx.send(
-                        v["address"]
-                            .as_str()
-                            .unwrap()
-                            .parse::<SocketAddr>()
-                            .unwrap(),
-                    );
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("agent logs its address");
-    (child, addr)
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    None
 }
 
 fn agent_config(sink: &Sink, flush_timeout: &str) -> String {

@@ -144,6 +144,7 @@ impl<S> DiskQueue<S> {
             None => first(&segments, 0),
         };
         let (mut live_bytes, mut live_items, mut live_entries) = (0, 0, 0);
+        let last = segments.keys().next_back().copied();
         for (&segment, length) in segments.iter_mut() {
             let path = segment_path(dir, segment);
             if start.is_none_or(|s| segment < s.segment) {
@@ -178,7 +179,11 @@ impl<S> DiskQueue<S> {
                         break;
                     }
                     Found::Torn => {
-                        // A write the crash cut short: it was never acknowledged.
+                        // In the last segment, a write a crash cut short (it
+                        // was never acknowledged); anywhere else, damage.
+                        if Some(segment) != last {
+                            counters.corrupt_records.add(1);
+                        }
                         OpenOptions::new()
                             .write(true)
                             .open(&path)?
