@@ -408,7 +408,7 @@ impl Agent {
                 if entries > 0 {
                     tracing::info!(%exporter, signal = S::KIND.as_str(), entries, bytes, "disk queue holds data from before; delivering it");
                 }
-                Ok(Queue::Disk(queue))
+                Ok(Queue::Disk(Box::new(queue)))
             }
         }
     }

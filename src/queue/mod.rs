@@ -46,7 +46,7 @@ pub enum PushError {
 /// An exporter's queue, in memory or on disk.
 pub enum Queue<S> {
     Memory(MemoryQueue<S>),
-    Disk(DiskQueue<S>),
+    Disk(Box<DiskQueue<S>>),
 }
 
 impl<S> Queue<S> {
