@@ -23,6 +23,8 @@ receivers:
     protocols:
       grpc: {{ endpoint: "127.0.0.1:0", max_recv_msg_size_mib: 1 }}
       http: {{ endpoint: "127.0.0.1:0", max_request_body_size: 100000 }}
+processors:
+  memory_limiter: {{ limit_mib: 4096 }}  # a test process holds more than one agent
 exporters:
   otlp_grpc:
     endpoint: http://{}
@@ -30,8 +32,8 @@ exporters:
 service:
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
-    traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
-    logs: {{ receivers: [otlp], exporters: [otlp_grpc] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
+    logs: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
 "#,
         sink.grpc,
         fast_delivery()

@@ -27,6 +27,8 @@ async fn kill_9_loses_nothing_acknowledged() {
         &format!(
             r#"receivers:
   otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
+processors:
+  memory_limiter: {{ limit_mib: 4096 }}  # a test process holds more than one agent
 exporters:
   otlp_grpc:
     endpoint: http://127.0.0.1:{port}
@@ -36,7 +38,7 @@ exporters:
 service:
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
-    traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
   telemetry: {{ logs: {{ level: info, format: json }} }}
 "#,
             queue_dir.display()
@@ -114,6 +116,8 @@ async fn a_damaged_queue_directory_still_starts_and_delivers_the_rest() {
     let yaml = format!(
         r#"receivers:
   otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
+processors:
+  memory_limiter: {{ limit_mib: 4096 }}  # a test process holds more than one agent
 exporters:
   otlp_grpc:
     endpoint: http://127.0.0.1:{port}
@@ -124,7 +128,7 @@ service:
   grace_period: 1s
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
-    traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
 "#,
         dir.path().display()
     );

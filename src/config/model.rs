@@ -52,6 +52,7 @@ impl fmt::Display for ComponentId {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub receivers: BTreeMap<ComponentId, ReceiverConfig>,
+    pub processors: BTreeMap<ComponentId, ProcessorConfig>,
     pub exporters: BTreeMap<ComponentId, ExporterConfig>,
     pub pipelines: BTreeMap<ComponentId, Pipeline>,
     pub telemetry: TelemetryConfig,
@@ -165,6 +166,65 @@ impl Default for HttpServerConfig {
             endpoint: "127.0.0.1:4318".into(),
             max_request_body_size: ByteSize(20 << 20),
         }
+    }
+}
+
+// ---------------------------------------------------------------- processors
+
+#[derive(Debug, Clone)]
+pub enum ProcessorConfig {
+    MemoryLimiter(MemoryLimiterConfig),
+}
+
+/// The Collector's `memory_limiter`. In ignis-agent it is global: receivers
+/// refuse before decoding while the process is over `limit - spike_limit`.
+/// Listing it in any pipeline turns it on with these settings; without it a
+/// default applies (see `Config::memory_limit`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryLimiterConfig {
+    #[serde(default = "default_check_interval")]
+    pub check_interval: Dur,
+    pub limit_mib: u64,
+    /// Headroom for spikes between checks; default 20% of the limit.
+    #[serde(default)]
+    pub spike_limit_mib: Option<u64>,
+}
+
+fn default_check_interval() -> Dur {
+    Dur(Duration::from_millis(100))
+}
+
+impl Config {
+    /// The memory limiter in force: the tightest one listed in a pipeline,
+    /// else a default of the memory queues' capacity plus 32 MiB of
+    /// headroom, and at least 48 MiB. Returns (limit, spike, interval).
+    pub fn memory_limit(&self) -> (u64, u64, Duration) {
+        let listed = self
+            .pipelines
+            .values()
+            .flat_map(|p| &p.processors)
+            .filter_map(|id| match self.processors.get(id) {
+                Some(ProcessorConfig::MemoryLimiter(m)) => Some(m),
+                None => None,
+            })
+            .min_by_key(|m| m.limit_mib);
+        if let Some(m) = listed {
+            let limit = m.limit_mib << 20;
+            let spike = m.spike_limit_mib.map_or(limit / 5, |s| s << 20);
+            return (limit, spike, m.check_interval.0);
+        }
+        let queues: u64 = self
+            .pipelines
+            .values()
+            .flat_map(|p| &p.exporters)
+            .filter_map(|id| self.exporters.get(id))
+            .map(|e| e.delivery().sending_queue)
+            .filter(|q| q.storage == Storage::Memory)
+            .map(|q| q.max_size.0)
+            .sum();
+        let limit = (queues + (32 << 20)).max(48 << 20);
+        (limit, limit / 5, Duration::from_millis(100))
     }
 }
 
@@ -314,7 +374,7 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             storage: Storage::Memory,
-            max_size: ByteSize(16 << 20),
+            max_size: ByteSize(8 << 20),
             when_full: WhenFull::Block,
             block_timeout: Dur(Duration::from_millis(500)),
             num_consumers: 2,

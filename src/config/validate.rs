@@ -12,7 +12,7 @@ use std::time::Duration;
 type Problems = Vec<(Pos, String)>;
 
 const RECEIVER_KINDS: &[&str] = &["otlp"];
-const PROCESSOR_KINDS: &[&str] = &[];
+const PROCESSOR_KINDS: &[&str] = &["memory_limiter"];
 const EXPORTER_KINDS: &[&str] = &[
     "otlp_grpc",
     "otlp",
@@ -45,18 +45,8 @@ pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Con
     }
     let (receivers, declared_receivers) =
         components(tree, "receivers", RECEIVER_KINDS, problems, receiver);
-    let (_, declared_processors) = components(
-        tree,
-        "processors",
-        PROCESSOR_KINDS,
-        problems,
-        |_, _| -> Result<(), DeError> {
-            Err(DeError {
-                message: "no processor is available yet".into(),
-                pos: None,
-            })
-        },
-    );
+    let (processors, declared_processors) =
+        components(tree, "processors", PROCESSOR_KINDS, problems, processor);
     let (exporters, declared_exporters) =
         components(tree, "exporters", EXPORTER_KINDS, problems, exporter);
     // A broken `service` section is reported; pipelines are still checked.
@@ -70,6 +60,7 @@ pub(super) fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Con
     let service = service?;
     Some(Config {
         receivers,
+        processors,
         exporters,
         pipelines,
         telemetry: service.telemetry,
@@ -187,6 +178,21 @@ fn receiver(_kind: &str, node: &Located<Node>) -> Result<ReceiverConfig, DeError
         }
     }
     Ok(ReceiverConfig::Otlp(config))
+}
+
+fn processor(_kind: &str, node: &Located<Node>) -> Result<ProcessorConfig, DeError> {
+    let config: MemoryLimiterConfig = from_node(node)?;
+    if config.limit_mib == 0
+        || config
+            .spike_limit_mib
+            .is_some_and(|s| s >= config.limit_mib)
+    {
+        return Err(err_at(
+            node.pos,
+            "limit_mib must be more than 0 and more than spike_limit_mib",
+        ));
+    }
+    Ok(ProcessorConfig::MemoryLimiter(config))
 }
 
 fn exporter(kind: &str, node: &Located<Node>) -> Result<ExporterConfig, DeError> {

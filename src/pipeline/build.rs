@@ -1,6 +1,7 @@
 //! Starting the graph from a `Config` and stopping it in order:
 //! receivers first, then queues drain through their senders.
 
+use super::memory_limiter::MemoryLimiter;
 use super::{Fanout, Pipeline, QueueHandle};
 use crate::admin::metrics::Registry;
 use crate::admin::{self, server::AdminState};
@@ -45,6 +46,8 @@ pub struct Agent {
     stop_receivers: watch::Sender<bool>,
     receivers: Vec<JoinHandle<()>>,
     closers: Vec<Box<dyn Fn() + Send + Sync>>,
+    /// Tasks that live as long as the agent (memory sampling, syncing).
+    background: Vec<JoinHandle<()>>,
     /// Run after the senders stop: persist disk queue checkpoints.
     finishers: Vec<Box<dyn Fn() + Send + Sync>>,
     senders: Vec<JoinHandle<()>>,
@@ -74,6 +77,7 @@ impl Agent {
             stop_receivers,
             receivers: Vec::new(),
             closers: Vec::new(),
+            background: Vec::new(),
             finishers: Vec::new(),
             senders: Vec::new(),
             hard_stop,
@@ -83,6 +87,16 @@ impl Agent {
                 ready: AtomicBool::new(false),
             }),
         };
+        let (limit, spike, interval) = config.memory_limit();
+        let limiter = MemoryLimiter::new(limit, spike);
+        agent
+            .background
+            .push(tokio::spawn(Arc::clone(&limiter).run(interval)));
+        let gauge = Arc::clone(&limiter);
+        metrics.gauge("ignis_process_resident_memory_bytes", &[], move || {
+            gauge.rss()
+        });
+        metrics.gauge("ignis_memory_limit_bytes", &[], move || limit);
         let traces = agent.signal_graph::<Traces>(config, &hard_stop_rx)?;
         let metrics_graph = agent.signal_graph::<Metrics>(config, &hard_stop_rx)?;
         let logs = agent.signal_graph::<Logs>(config, &hard_stop_rx)?;
@@ -96,31 +110,44 @@ impl Agent {
             }
             let ReceiverConfig::Otlp(otlp) = receiver;
             let name = id.to_string();
+            // The receiver's three fan-outs, one set per transport (they count apart).
+            let fanouts = |transport: &str| {
+                let limiter = || Arc::clone(&limiter);
+                (
+                    Arc::new(Fanout::new(
+                        traces.for_receiver(id),
+                        limiter(),
+                        &metrics,
+                        &name,
+                        transport,
+                    )),
+                    Arc::new(Fanout::new(
+                        metrics_graph.for_receiver(id),
+                        limiter(),
+                        &metrics,
+                        &name,
+                        transport,
+                    )),
+                    Arc::new(Fanout::new(
+                        logs.for_receiver(id),
+                        limiter(),
+                        &metrics,
+                        &name,
+                        transport,
+                    )),
+                )
+            };
             if let Some(grpc) = &otlp.protocols.grpc {
                 let listener = bind(&name, &grpc.endpoint).await?;
                 agent
                     .listening
                     .insert(format!("{name}/grpc"), local_addr(&listener));
-                let fan = |t| Fanout::new(t, &metrics, &name, "grpc");
                 let limit = (grpc.max_recv_msg_size_mib as usize).saturating_mul(1 << 20);
+                let (t, m, l) = fanouts("grpc");
                 let router = tonic::transport::Server::builder()
-                    .add_service(receivers::grpc::ExportService::new(
-                        Arc::new(fan(traces.for_receiver(id))),
-                        limit,
-                    ))
-                    .add_service(receivers::grpc::ExportService::new(
-                        Arc::new(Fanout::new(
-                            metrics_graph.for_receiver(id),
-                            &metrics,
-                            &name,
-                            "grpc",
-                        )),
-                        limit,
-                    ))
-                    .add_service(receivers::grpc::ExportService::new(
-                        Arc::new(Fanout::new(logs.for_receiver(id), &metrics, &name, "grpc")),
-                        limit,
-                    ));
+                    .add_service(receivers::grpc::ExportService::new(t, limit))
+                    .add_service(receivers::grpc::ExportService::new(m, limit))
+                    .add_service(receivers::grpc::ExportService::new(l, limit));
                 let mut stop = stop_rx.clone();
                 let incoming =
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -142,29 +169,7 @@ impl Agent {
                 agent
                     .listening
                     .insert(format!("{name}/http"), local_addr(&listener));
-                let fan = |transport| {
-                    (
-                        Arc::new(Fanout::new(
-                            traces.for_receiver(id),
-                            &metrics,
-                            &name,
-                            transport,
-                        )),
-                        Arc::new(Fanout::new(
-                            metrics_graph.for_receiver(id),
-                            &metrics,
-                            &name,
-                            transport,
-                        )),
-                        Arc::new(Fanout::new(
-                            logs.for_receiver(id),
-                            &metrics,
-                            &name,
-                            transport,
-                        )),
-                    )
-                };
-                let (t, m, l) = fan("http");
+                let (t, m, l) = fanouts("http");
                 let app = receivers::http::router(t, m, l, http.max_request_body_size.0 as usize);
                 let mut stop = stop_rx.clone();
                 let task_name = name.clone();
@@ -464,6 +469,9 @@ impl Agent {
         }
         for finish in &self.finishers {
             finish();
+        }
+        for task in &self.background {
+            task.abort();
         }
         ShutdownReport { drained }
     }

@@ -1,5 +1,6 @@
 //! From a receiver to the queues of every exporter of its pipelines.
 
+use super::memory_limiter::MemoryLimiter;
 use crate::admin::metrics::{Counter, Registry};
 use crate::queue::{Entry, PushError, Queue};
 use crate::signal::Signal;
@@ -39,13 +40,16 @@ impl<S: Signal> Pipeline<S> {
 /// Everything one receiver feeds for one signal.
 pub struct Fanout<S> {
     pipelines: Vec<Arc<Pipeline<S>>>,
+    limiter: Arc<MemoryLimiter>,
     accepted: Counter,
     refused: Counter,
+    refused_requests: Counter,
 }
 
 impl<S: Signal> Fanout<S> {
     pub fn new(
         pipelines: Vec<Arc<Pipeline<S>>>,
+        limiter: Arc<MemoryLimiter>,
         metrics: &Registry,
         receiver: &str,
         transport: &str,
@@ -61,9 +65,28 @@ impl<S: Signal> Fanout<S> {
         };
         Fanout {
             pipelines,
+            limiter,
             accepted: metrics.counter(name("accepted"), &labels),
             refused: metrics.counter(name("refused"), &labels),
+            refused_requests: metrics.counter(
+                "ignis_receiver_refused_requests",
+                &[
+                    ("receiver", receiver),
+                    ("transport", transport),
+                    ("reason", "memory_limit"),
+                ],
+            ),
         }
+    }
+
+    /// Admission before a request is read or decoded: refused while the
+    /// process is over its memory limit.
+    pub fn admit(&self) -> Result<(), PushError> {
+        if self.limiter.refuses() {
+            self.refused_requests.add(1);
+            return Err(PushError::OverMemoryLimit);
+        }
+        Ok(())
     }
 
     /// Whether any pipeline takes this signal from this receiver.

@@ -3,6 +3,7 @@
 
 mod build;
 mod fanout;
+pub mod memory_limiter;
 
 pub use build::Agent;
 pub use fanout::{Fanout, Pipeline, QueueHandle};

@@ -41,6 +41,8 @@ pub enum PushError {
     Closed,
     #[error("the disk queue cannot write: {0}")]
     Storage(String),
+    #[error("the agent is over its memory limit")]
+    OverMemoryLimit,
 }
 
 /// An exporter's queue, in memory or on disk.

@@ -64,6 +64,9 @@ impl<S: Signal> tower_service::Service<http::Request<Body>> for ExportService<S>
                 let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
                 return Ok(Status::unimplemented(message).into_http());
             }
+            if let Err(e) = this.fanout.admit() {
+                return Ok(refusal(e).into_http());
+            }
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             accept.enable(CompressionEncoding::Zstd);

@@ -105,6 +105,9 @@ async fn export<S: Signal>(
             &message,
         );
     }
+    if let Err(e) = route.fanout.admit() {
+        return refusal(format, e);
+    }
     let encoding_header = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());

@@ -49,6 +49,10 @@ receivers:
     protocols:
       grpc: {{ endpoint: "127.0.0.1:0" }}
       http: {{ endpoint: "127.0.0.1:0" }}
+processors:
+  # Several agents, the SDK and the sink share this test process: the
+  # default limit (sized for one agent) would count all of them.
+  memory_limiter: {{ limit_mib: 4096 }}
 exporters:
   {kind}/out:
 {exporter_yaml}
@@ -56,9 +60,9 @@ service:
   grace_period: 5s
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
-    traces: {{ receivers: [otlp], exporters: [{kind}/out] }}
-    metrics: {{ receivers: [otlp], exporters: [{kind}/out] }}
-    logs: {{ receivers: [otlp], exporters: [{kind}/out] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter], exporters: [{kind}/out] }}
+    metrics: {{ receivers: [otlp], processors: [memory_limiter], exporters: [{kind}/out] }}
+    logs: {{ receivers: [otlp], processors: [memory_limiter], exporters: [{kind}/out] }}
 "#
     )
 }
