@@ -33,15 +33,19 @@ fn the_shipped_and_default_configs_load() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml")).unwrap();
     let c = load(&shipped).unwrap();
     assert_eq!(c.pipelines.len(), 3);
-    let ExporterConfig::OtlpGrpc(ignis) = &c.exporters.values().next().unwrap() else {
-        panic!("ignis exporter is otlp_grpc")
+    let exporter = c.exporters.values().next().unwrap();
+    let ExporterConfig::Ignis(ignis) = exporter else {
+        panic!("the shipped config sends to Ignis")
     };
     assert_eq!(ignis.endpoint, "https://ingest.example:4317");
-    assert_eq!(ignis.headers["authorization"], "Bearer sk_live_TOPSECRET");
-    assert_eq!(ignis.sending_queue.max_size.0, 32 << 20);
+    assert!(ignis.api_key_file.is_some());
+    let delivery = exporter.delivery();
+    assert_eq!(delivery.sending_queue.storage, Some(config::Storage::Disk));
+    assert_eq!(delivery.sending_queue.max_size.0, 256 << 20);
+    assert!(delivery.retry_on_failure.max_elapsed_time.0.is_zero());
     assert_eq!(
-        ignis.retry_on_failure.max_elapsed_time.0,
-        Duration::from_secs(600)
+        delivery.sending_queue.max_age.0,
+        Duration::from_secs(24 * 3600)
     );
     assert_eq!(c.grace_period, Duration::from_secs(25));
 

@@ -204,10 +204,8 @@ impl Config {
             .pipelines
             .values()
             .flat_map(|p| &p.processors)
-            .filter_map(|id| match self.processors.get(id) {
-                Some(ProcessorConfig::MemoryLimiter(m)) => Some(m),
-                None => None,
-            })
+            .filter_map(|id| self.processors.get(id))
+            .map(|ProcessorConfig::MemoryLimiter(m)| m)
             .min_by_key(|m| m.limit_mib);
         if let Some(m) = listed {
             let limit = m.limit_mib << 20;
@@ -220,7 +218,7 @@ impl Config {
             .flat_map(|p| &p.exporters)
             .filter_map(|id| self.exporters.get(id))
             .map(|e| e.delivery().sending_queue)
-            .filter(|q| q.storage == Storage::Memory)
+            .filter(|q| q.storage == Some(Storage::Memory))
             .map(|q| q.max_size.0)
             .sum();
         let limit = (queues + (32 << 20)).max(48 << 20);
@@ -234,22 +232,34 @@ impl Config {
 pub enum ExporterConfig {
     OtlpGrpc(OtlpExporterConfig),
     OtlpHttp(OtlpExporterConfig),
+    Ignis(IgnisExporterConfig),
     Debug(DebugExporterConfig),
     File(FileExporterConfig),
 }
 
 impl ExporterConfig {
     /// The delivery settings shared by every exporter kind.
+    /// The delivery settings with this kind's defaults applied: the `ignis`
+    /// exporter queues on disk unless told otherwise, the others in memory.
     pub fn delivery(&self) -> DeliveryConfig {
         let (queue, retry, batch) = match self {
             ExporterConfig::OtlpGrpc(c) | ExporterConfig::OtlpHttp(c) => {
                 (&c.sending_queue, &c.retry_on_failure, &c.batch)
             }
+            ExporterConfig::Ignis(c) => (&c.sending_queue, &c.retry_on_failure, &c.batch),
             ExporterConfig::Debug(c) => (&c.sending_queue, &c.retry_on_failure, &c.batch),
             ExporterConfig::File(c) => (&c.sending_queue, &c.retry_on_failure, &c.batch),
         };
+        let mut queue = queue.clone();
+        if let ExporterConfig::Ignis(_) = self {
+            queue.storage.get_or_insert(Storage::Disk);
+            queue
+                .directory
+                .get_or_insert_with(|| PathBuf::from(IGNIS_QUEUE_DIRECTORY));
+        }
+        queue.storage.get_or_insert(Storage::Memory);
         DeliveryConfig {
-            sending_queue: queue.clone(),
+            sending_queue: queue,
             retry_on_failure: retry.clone(),
             batch: batch.clone(),
         }
@@ -307,6 +317,106 @@ fn default_timeout() -> Dur {
     Dur(Duration::from_secs(10))
 }
 
+/// Where the `ignis` exporter keeps its disk queue unless told otherwise.
+pub const IGNIS_QUEUE_DIRECTORY: &str = "/var/lib/ignis-agent";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IgnisProtocol {
+    #[default]
+    Grpc,
+    Http,
+}
+
+/// The `ignis` exporter: OTLP to Ignis Platform with authentication, TLS
+/// required, gzip and a disk queue by default, and a ledger of deliveries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnisExporterConfig {
+    /// `https://host:port`; `http://` only with `insecure: true`.
+    pub endpoint: String,
+    #[serde(default)]
+    pub protocol: IgnisProtocol,
+    /// Allows a plaintext endpoint (tests, a local relay).
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// A file holding the key, re-read when it changes (a mounted secret).
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// The header carrying the key; `authorization` gets `Bearer <key>`.
+    #[serde(default = "default_api_key_header")]
+    pub api_key_header: String,
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Config>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    #[serde(default)]
+    pub tls: TlsClientConfig,
+    /// Batches remembered in the delivery ledger (served at /api/ledger).
+    #[serde(default = "default_ledger_size")]
+    pub ledger_size: usize,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+fn default_api_key_header() -> String {
+    "authorization".into()
+}
+
+fn default_ledger_size() -> usize {
+    1000
+}
+
+/// OAuth2 client credentials: a token from `token_url`, cached and
+/// refreshed before it expires, and once more on a 401.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Config {
+    pub token_url: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl IgnisExporterConfig {
+    /// The OTLP transport settings this exporter sends with.
+    pub fn otlp(&self) -> OtlpExporterConfig {
+        let bare = self
+            .endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let plaintext = self.insecure && !self.endpoint.starts_with("https://");
+        let scheme = if plaintext { "http" } else { "https" };
+        OtlpExporterConfig {
+            endpoint: format!("{scheme}://{bare}"),
+            headers: self.headers.clone(),
+            compression: self.compression,
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+            traces_endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
+            sending_queue: self.sending_queue.clone(),
+            retry_on_failure: self.retry_on_failure.clone(),
+            batch: self.batch.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsClientConfig {
@@ -352,7 +462,8 @@ pub enum FsyncPolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
-    pub storage: Storage,
+    /// `memory` (the default) or `disk` (the default of the `ignis` exporter).
+    pub storage: Option<Storage>,
     /// Bytes of encoded telemetry the queue may hold.
     pub max_size: ByteSize,
     pub when_full: WhenFull,
@@ -373,7 +484,7 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
-            storage: Storage::Memory,
+            storage: None,
             max_size: ByteSize(8 << 20),
             when_full: WhenFull::Block,
             block_timeout: Dur(Duration::from_millis(500)),

@@ -14,6 +14,7 @@ type Problems = Vec<(Pos, String)>;
 const RECEIVER_KINDS: &[&str] = &["otlp"];
 const PROCESSOR_KINDS: &[&str] = &["memory_limiter"];
 const EXPORTER_KINDS: &[&str] = &[
+    "ignis",
     "otlp_grpc",
     "otlp",
     "otlp_http",
@@ -207,6 +208,11 @@ fn exporter(kind: &str, node: &Located<Node>) -> Result<ExporterConfig, DeError>
             check_otlp(&c, node, true)?;
             ExporterConfig::OtlpHttp(c)
         }
+        "ignis" => {
+            let c: IgnisExporterConfig = from_node(node)?;
+            check_ignis(&c, node)?;
+            ExporterConfig::Ignis(c)
+        }
         "debug" => ExporterConfig::Debug(read(node)?),
         "file" => ExporterConfig::File(from_node(node)?),
         other => return Err(err_at(node.pos, format!("unknown exporter type `{other}`"))),
@@ -308,6 +314,59 @@ fn check_otlp(
     Ok(())
 }
 
+fn check_ignis(c: &IgnisExporterConfig, node: &Located<Node>) -> Result<(), DeError> {
+    let endpoint_pos = pos_of(node, "endpoint");
+    if c.endpoint.starts_with("http://") && !c.insecure {
+        return Err(err_at(
+            endpoint_pos,
+            "Ignis Platform takes data over TLS only: use https:// (or set insecure: true for a local relay)",
+        ));
+    }
+    let methods = [
+        c.api_key.is_some(),
+        c.api_key_file.is_some(),
+        c.oauth2.is_some(),
+    ];
+    if methods.iter().filter(|m| **m).count() > 1 {
+        return Err(err_at(
+            node.pos,
+            "use one of api_key, api_key_file and oauth2",
+        ));
+    }
+    if http::HeaderName::try_from(c.api_key_header.as_str()).is_err() {
+        return Err(err_at(
+            pos_of(node, "api_key_header"),
+            "api_key_header is not a valid header name",
+        ));
+    }
+    if let Some(key) = &c.api_key {
+        if key.trim().is_empty() || http::HeaderValue::try_from(format!("Bearer {key}")).is_err() {
+            // Say what is wrong, never what the key is.
+            return Err(err_at(
+                pos_of(node, "api_key"),
+                "api_key is empty or not valid in a header",
+            ));
+        }
+    }
+    if let Some(oauth) = &c.oauth2 {
+        let pos = pos_of(node, "oauth2");
+        if oauth
+            .token_url
+            .parse::<http::Uri>()
+            .map_or(true, |u| u.host().is_none())
+        {
+            return Err(err_at(pos, "oauth2.token_url must be a URL"));
+        }
+        if oauth.client_secret.is_none() && oauth.client_secret_file.is_none() {
+            return Err(err_at(
+                pos,
+                "oauth2 needs client_secret or client_secret_file",
+            ));
+        }
+    }
+    check_otlp(&c.otlp(), node, false)
+}
+
 fn check_delivery(d: &DeliveryConfig, node: &Located<Node>) -> Result<(), DeError> {
     let q = &d.sending_queue;
     let queue_pos = pos_of(node, "sending_queue");
@@ -315,6 +374,18 @@ fn check_delivery(d: &DeliveryConfig, node: &Located<Node>) -> Result<(), DeErro
         return Err(err_at(
             queue_pos,
             "sending_queue.max_size and num_consumers must be more than 0",
+        ));
+    }
+    if q.storage == Some(Storage::Disk) && q.directory.is_none() {
+        return Err(err_at(
+            queue_pos,
+            "sending_queue.storage: disk needs a `directory`",
+        ));
+    }
+    if q.segment_size.0 < 4096 || q.fsync_interval.0.is_zero() {
+        return Err(err_at(
+            queue_pos,
+            "sending_queue.segment_size must be at least 4KiB and fsync_interval more than 0",
         ));
     }
     let b = &d.batch;

@@ -1,14 +1,16 @@
 //! `otlp_grpc` (alias `otlp`): OTLP over gRPC through tonic.
 
+use super::auth::Auth;
 use super::{tls, Batch, Outcome, Transport};
 use crate::config::{Compression, OtlpExporterConfig};
 use crate::proto::codec::ClientCodec;
 use crate::proto::rpc;
 use crate::signal::Signal;
 use http::uri::PathAndQuery;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::codec::CompressionEncoding;
-use tonic::metadata::MetadataMap;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -17,6 +19,8 @@ pub struct GrpcTransport {
     headers: MetadataMap,
     compression: Option<CompressionEncoding>,
     timeout: Duration,
+    /// Credentials added per request (the `ignis` exporter).
+    pub auth: Option<Arc<Auth>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,13 +68,32 @@ impl GrpcTransport {
                 Compression::None => None,
             },
             timeout: config.timeout.0,
+            auth: None,
         })
     }
 }
 
 impl<S: Signal> Transport<S> for GrpcTransport {
     async fn send(&self, batch: &Batch) -> Outcome {
-        let body = batch.data.clone();
+        // A 401 may mean an expired token or a rotated key: refresh once.
+        for attempt in 0..2 {
+            match self.send_once::<S>(batch).await {
+                Err(status) if status.code() == Code::Unauthenticated && attempt == 0 => {
+                    match &self.auth {
+                        Some(auth) if auth.unauthorized().await => continue,
+                        _ => return classify(&status),
+                    }
+                }
+                Err(status) => return classify(&status),
+                Ok(outcome) => return outcome,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+impl GrpcTransport {
+    async fn send_once<S: Signal>(&self, batch: &Batch) -> Result<Outcome, Status> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd);
@@ -78,29 +101,43 @@ impl<S: Signal> Transport<S> for GrpcTransport {
             grpc = grpc.send_compressed(encoding);
         }
         if let Err(e) = grpc.ready().await {
-            return Outcome::Retry {
+            return Ok(Outcome::Retry {
                 after: None,
                 reason: format!("connection: {e}"),
-            };
+            });
         }
-        let mut request = tonic::Request::new(body);
+        let mut request = tonic::Request::new(batch.data.clone());
         *request.metadata_mut() = self.headers.clone();
+        if let Some(auth) = &self.auth {
+            match auth.header().await {
+                Ok((name, value)) => {
+                    let key = MetadataKey::from_bytes(name.as_str().as_bytes())
+                        .expect("a valid header name");
+                    let value = MetadataValue::try_from(value.as_bytes())
+                        .map_err(|_| Status::unauthenticated("invalid credential"))?;
+                    request.metadata_mut().insert(key, value);
+                }
+                Err(reason) => {
+                    return Ok(Outcome::Retry {
+                        after: None,
+                        reason,
+                    })
+                }
+            }
+        }
         request.set_timeout(self.timeout);
         let path = PathAndQuery::from_maybe_shared(format!("/{}/Export", S::GRPC_SERVICE))
             .expect("static service path");
-        match grpc
+        let response = grpc
             .unary(request, path, ClientCodec::<S::Response>::default())
-            .await
-        {
-            Ok(response) => match S::rejected(response.get_ref()) {
-                Some((rejected, message)) => Outcome::Sent { rejected, message },
-                None => Outcome::Sent {
-                    rejected: 0,
-                    message: String::new(),
-                },
+            .await?;
+        Ok(match S::rejected(response.get_ref()) {
+            Some((rejected, message)) => Outcome::Sent { rejected, message },
+            None => Outcome::Sent {
+                rejected: 0,
+                message: String::new(),
             },
-            Err(status) => classify(&status),
-        }
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! `otlp_http` (alias `otlphttp`): OTLP/HTTP with protobuf bodies.
 
+use super::auth::Auth;
 use super::{tls, Batch, Outcome, Transport};
 use crate::compression::compress;
 use crate::config::{Compression, OtlpExporterConfig, SignalKind};
@@ -13,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use prost::Message;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Response bodies larger than this are not read (a partial-success answer
@@ -25,6 +27,8 @@ pub struct HttpTransport {
     headers: HeaderMap,
     compression: Compression,
     timeout: Duration,
+    /// Credentials added per request (the `ignis` exporter).
+    pub auth: Option<Arc<Auth>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,7 @@ impl HttpTransport {
             headers,
             compression: config.compression,
             timeout: config.timeout.0,
+            auth: None,
         })
     }
 
@@ -88,39 +93,19 @@ impl HttpTransport {
 
 impl<S: Signal> Transport<S> for HttpTransport {
     async fn send(&self, batch: &Batch) -> Outcome {
-        let body = compress(&batch.data, self.compression);
-        let mut request = Request::post(self.url(S::KIND).clone())
-            .body(Full::new(Bytes::from(body)))
-            .expect("valid request parts");
-        *request.headers_mut() = self.headers.clone();
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("connection: {e}"))?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE)
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Ok::<_, String>((parts, body))
-        };
-        let (parts, body) = match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!("no answer within {:?}", self.timeout),
+        let body = Bytes::from(compress(&batch.data, self.compression));
+        let mut answer = self.exchange(S::KIND, body.clone()).await;
+        // A 401 may mean an expired token or a rotated key: refresh once.
+        if matches!(&answer, Ok((parts, _)) if parts.status == StatusCode::UNAUTHORIZED) {
+            if let Some(auth) = &self.auth {
+                if auth.unauthorized().await {
+                    answer = self.exchange(S::KIND, body).await;
                 }
             }
-            Ok(Err(reason)) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason,
-                }
-            }
-            Ok(Ok(answer)) => answer,
+        }
+        let (parts, body) = match answer {
+            Ok(answer) => answer,
+            Err(outcome) => return outcome,
         };
         let status = parts.status;
         if status.is_success() {
@@ -148,6 +133,53 @@ impl<S: Signal> Transport<S> for HttpTransport {
             },
             StatusCode::PAYLOAD_TOO_LARGE => Outcome::TooLarge { reason },
             _ => Outcome::Permanent { reason },
+        }
+    }
+}
+
+impl HttpTransport {
+    /// One POST: the answer's head and body, or a retryable outcome when
+    /// there was no answer.
+    async fn exchange(
+        &self,
+        signal: SignalKind,
+        body: Bytes,
+    ) -> Result<(http::response::Parts, Bytes), Outcome> {
+        let mut request = Request::post(self.url(signal).clone())
+            .body(Full::new(body))
+            .expect("valid request parts");
+        *request.headers_mut() = self.headers.clone();
+        if let Some(auth) = &self.auth {
+            let (name, value) = auth.header().await.map_err(|reason| Outcome::Retry {
+                after: None,
+                reason,
+            })?;
+            request.headers_mut().insert(name, value);
+        }
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("connection: {e}"))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Ok::<_, String>((parts, body))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Err(Outcome::Retry {
+                after: None,
+                reason: format!("no answer within {:?}", self.timeout),
+            }),
+            Ok(Err(reason)) => Err(Outcome::Retry {
+                after: None,
+                reason,
+            }),
+            Ok(Ok(answer)) => Ok(answer),
         }
     }
 }

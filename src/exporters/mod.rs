@@ -1,11 +1,13 @@
 //! Exporters: a queue per exporter and signal, drained by senders that batch,
 //! encode, compress, send and retry.
 
+pub mod auth;
 pub mod batch;
 pub mod debug;
 pub mod file;
 pub mod grpc;
 pub mod http;
+pub mod ledger;
 pub mod retry;
 pub mod sender;
 pub mod tls;

@@ -1,6 +1,7 @@
 //! The loop that drains one exporter queue: batch, send, retry, count.
 
 use super::batch::split_encoded;
+use super::ledger::{self, Ledger, LedgerOutcome, Settled};
 use super::retry::Backoff;
 use super::{Batch, Outcome, Transport};
 use crate::admin::metrics::{Counter, Registry};
@@ -8,6 +9,7 @@ use crate::config::DeliveryConfig;
 use crate::queue::{Entry, Queue};
 use crate::signal::Signal;
 use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -100,7 +102,14 @@ pub struct Sender<S, T> {
     pub metrics: SenderMetrics,
     /// Turns true when the grace period is over: give up on retries.
     pub hard_stop: watch::Receiver<bool>,
+    /// Records what became of each batch (the `ignis` exporter).
+    pub ledger: Option<Arc<Ledger>>,
+    /// When a rate-limited warning was last logged.
+    pub last_log_ms: AtomicU64,
 }
+
+/// Repeated warnings (partial success) are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl<S: Signal, T: Transport<S>> Sender<S, T> {
     /// Starts `num_consumers` tasks draining the queue. They end when the
@@ -189,55 +198,71 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
         let mut pending = vec![batch];
         while let Some(batch) = pending.pop() {
             let items = batch.items as u64;
-            loop {
+            let first_attempt = ledger::now_ms();
+            let mut attempts = 0;
+            // What became of this batch; `None` when it was split into `pending`.
+            let outcome: Option<LedgerOutcome> = loop {
                 if *self.hard_stop.borrow() {
                     if self.queue.is_durable() {
                         return false;
                     }
-                    self.drop_items(items, DropReason::Shutdown, "the grace period ended");
-                    break;
+                    break Some(self.drop_items(
+                        items,
+                        DropReason::Shutdown,
+                        "the grace period ended",
+                    ));
                 }
+                attempts += 1;
                 match self.transport.send(&batch).await {
                     Outcome::Sent { rejected, message } => {
                         let rejected = rejected.clamp(0, items as i64) as u64;
                         self.metrics.sent.add(items - rejected);
-                        if rejected > 0 {
-                            self.metrics.rejected.add(rejected);
-                            tracing::warn!(exporter = %self.name, rejected, server_message = %message,
-                                "destination rejected part of a batch (partial success)");
+                        if rejected == 0 {
+                            break Some(LedgerOutcome::Confirmed);
                         }
-                        break;
+                        self.metrics.rejected.add(rejected);
+                        if self.log_allowed() {
+                            tracing::warn!(exporter = %self.name, signal = S::KIND.as_str(), rejected,
+                                server_message = %message, "destination rejected part of a batch (partial success)");
+                        }
+                        break Some(LedgerOutcome::PartiallyRejected {
+                            rejected: rejected as i64,
+                            message,
+                        });
                     }
                     Outcome::Permanent { reason } => {
-                        self.drop_items(items, DropReason::PermanentError, &reason);
-                        break;
+                        break Some(self.drop_items(items, DropReason::PermanentError, &reason));
                     }
-                    Outcome::TooLarge { reason } if batch.items > 1 => {
-                        let Ok(mut parts) =
-                            split_encoded::<S>(&batch, batch.items.div_ceil(2), usize::MAX)
-                        else {
-                            self.drop_items(items, DropReason::PermanentError, &reason);
-                            break;
+                    Outcome::TooLarge { reason } => {
+                        let parts = (batch.items > 1)
+                            .then(|| {
+                                split_encoded::<S>(&batch, batch.items.div_ceil(2), usize::MAX).ok()
+                            })
+                            .flatten();
+                        let Some(mut parts) = parts else {
+                            break Some(self.drop_items(
+                                items,
+                                DropReason::PermanentError,
+                                &reason,
+                            ));
                         };
                         tracing::info!(exporter = %self.name, %reason, items, "batch too large, splitting it");
                         parts.reverse();
                         pending.extend(parts);
-                        break;
-                    }
-                    Outcome::TooLarge { reason } => {
-                        self.drop_items(items, DropReason::PermanentError, &reason);
-                        break;
+                        break None;
                     }
                     Outcome::Retry { after, reason } => {
                         if !retry.enabled {
-                            self.drop_items(items, DropReason::PermanentError, &reason);
-                            break;
+                            break Some(self.drop_items(
+                                items,
+                                DropReason::PermanentError,
+                                &reason,
+                            ));
                         }
                         let delay = backoff.delay(after);
                         let limit = retry.max_elapsed_time.0;
                         if !limit.is_zero() && started.elapsed() + delay > limit {
-                            self.drop_items(items, DropReason::Expired, &reason);
-                            break;
+                            break Some(self.drop_items(items, DropReason::Expired, &reason));
                         }
                         tracing::debug!(exporter = %self.name, %reason, delay_ms = delay.as_millis() as u64,
                             "send failed, will retry");
@@ -245,14 +270,34 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                             if self.queue.is_durable() {
                                 return false;
                             }
-                            self.drop_items(items, DropReason::Shutdown, &reason);
-                            break;
+                            break Some(self.drop_items(items, DropReason::Shutdown, &reason));
                         }
                     }
                 }
+            };
+            if let (Some(outcome), Some(ledger)) = (outcome, &self.ledger) {
+                ledger.record(Settled {
+                    signal: S::KIND.as_str(),
+                    data: &batch.data,
+                    items: batch.items,
+                    attempts,
+                    first_attempt_unix_ms: first_attempt,
+                    outcome,
+                });
             }
         }
         true
+    }
+
+    /// At most one warning per `LOG_EVERY` for repeated events.
+    fn log_allowed(&self) -> bool {
+        let now = ledger::now_ms();
+        let last = self.last_log_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64
+            && self
+                .last_log_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Sleeps for `delay`; false if the hard stop came first.
@@ -264,11 +309,14 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
         }
     }
 
-    fn drop_items(&self, items: u64, reason: DropReason, message: &str) {
+    fn drop_items(&self, items: u64, reason: DropReason, message: &str) -> LedgerOutcome {
         self.metrics.send_failed.add(items);
         self.metrics.dropped(reason).add(items);
         tracing::error!(exporter = %self.name, items, reason = reason.as_str(), error = %message,
             "dropping data that could not be delivered");
+        LedgerOutcome::Failed {
+            reason: format!("{}: {message}", reason.as_str()),
+        }
     }
 }
 

@@ -5,12 +5,15 @@ use super::memory_limiter::MemoryLimiter;
 use super::{Fanout, Pipeline, QueueHandle};
 use crate::admin::metrics::Registry;
 use crate::admin::{self, server::AdminState};
+use crate::config::IgnisProtocol;
 use crate::config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
 use crate::config::{FsyncPolicy, Storage};
+use crate::exporters::auth::Auth;
 use crate::exporters::debug::DebugTransport;
 use crate::exporters::file::FileTransport;
 use crate::exporters::grpc::GrpcTransport;
 use crate::exporters::http::HttpTransport;
+use crate::exporters::ledger::Ledger;
 use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
 use crate::exporters::Transport;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
@@ -19,7 +22,6 @@ use crate::receivers;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -82,10 +84,7 @@ impl Agent {
             senders: Vec::new(),
             hard_stop,
             grace_period: config.grace_period,
-            admin_ready: Arc::new(AdminState {
-                metrics: Arc::clone(&metrics),
-                ready: AtomicBool::new(false),
-            }),
+            admin_ready: Arc::new(AdminState::new(Arc::clone(&metrics))),
         };
         let (limit, spike, interval) = config.memory_limit();
         let limiter = MemoryLimiter::new(limit, spike);
@@ -199,11 +198,7 @@ impl Agent {
         }
         let listener = bind("admin", &config.admin.endpoint).await?;
         self.listening.insert("admin".into(), local_addr(&listener));
-        let state = Arc::new(AdminState {
-            metrics: Arc::clone(&self.metrics),
-            ready: AtomicBool::new(false),
-        });
-        self.admin_ready = Arc::clone(&state);
+        let state = Arc::clone(&self.admin_ready);
         // The admin endpoint outlives the receivers: it answers until exit.
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, admin::server::router(state)).await {
@@ -293,54 +288,54 @@ impl Agent {
             exporter: name.clone(),
             message,
         };
+        let setup = SenderSetup {
+            name: &name,
+            queue: &queue,
+            delivery: &delivery,
+            metrics: &sender_metrics,
+            hard_stop,
+            ledger: None,
+        };
         let handles = match exporter {
             ExporterConfig::OtlpGrpc(c) => {
-                let transport = GrpcTransport::new(c).map_err(|e| setup_error(e.to_string()))?;
-                self.sender(
-                    &name,
-                    &queue,
-                    transport,
-                    &delivery,
-                    &sender_metrics,
-                    hard_stop,
-                )
+                setup.spawn(GrpcTransport::new(c).map_err(|e| setup_error(e.to_string()))?)
             }
             ExporterConfig::OtlpHttp(c) => {
-                let transport = HttpTransport::new(c).map_err(|e| setup_error(e.to_string()))?;
-                self.sender(
-                    &name,
-                    &queue,
-                    transport,
-                    &delivery,
-                    &sender_metrics,
-                    hard_stop,
-                )
+                setup.spawn(HttpTransport::new(c).map_err(|e| setup_error(e.to_string()))?)
             }
-            ExporterConfig::Debug(c) => {
-                let transport = DebugTransport {
-                    name: name.clone(),
-                    verbosity: c.verbosity,
+            ExporterConfig::Ignis(c) => {
+                let auth = Auth::from_config(c).map_err(&setup_error)?.map(Arc::new);
+                let ledger = Arc::new(Ledger::new(c.ledger_size, &self.metrics, &name));
+                self.admin_ready
+                    .ledgers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((format!("{name}/{signal}"), Arc::clone(&ledger)));
+                let setup = SenderSetup {
+                    ledger: Some(ledger),
+                    ..setup
                 };
-                self.sender(
-                    &name,
-                    &queue,
-                    transport,
-                    &delivery,
-                    &sender_metrics,
-                    hard_stop,
-                )
+                let otlp = c.otlp();
+                match c.protocol {
+                    IgnisProtocol::Grpc => {
+                        let mut transport =
+                            GrpcTransport::new(&otlp).map_err(|e| setup_error(e.to_string()))?;
+                        transport.auth = auth;
+                        setup.spawn(transport)
+                    }
+                    IgnisProtocol::Http => {
+                        let mut transport =
+                            HttpTransport::new(&otlp).map_err(|e| setup_error(e.to_string()))?;
+                        transport.auth = auth;
+                        setup.spawn(transport)
+                    }
+                }
             }
-            ExporterConfig::File(c) => {
-                let transport = FileTransport::new(c);
-                self.sender(
-                    &name,
-                    &queue,
-                    transport,
-                    &delivery,
-                    &sender_metrics,
-                    hard_stop,
-                )
-            }
+            ExporterConfig::Debug(c) => setup.spawn(DebugTransport {
+                name: name.clone(),
+                verbosity: c.verbosity,
+            }),
+            ExporterConfig::File(c) => setup.spawn(FileTransport::new(c)),
         };
         self.senders.extend(handles);
         let closing = Arc::clone(&queue);
@@ -374,7 +369,7 @@ impl Agent {
         q: &crate::config::QueueConfig,
         metrics: &SenderMetrics,
     ) -> Result<Queue<S>, StartError> {
-        match q.storage {
+        match q.storage.unwrap_or_default() {
             Storage::Memory => Ok(Queue::Memory(MemoryQueue::new(
                 q.max_size.0 as usize,
                 q.when_full,
@@ -418,26 +413,6 @@ impl Agent {
         }
     }
 
-    fn sender<S: Signal, T: Transport<S>>(
-        &self,
-        name: &str,
-        queue: &Arc<Queue<S>>,
-        transport: T,
-        delivery: &crate::config::DeliveryConfig,
-        metrics: &SenderMetrics,
-        hard_stop: &watch::Receiver<bool>,
-    ) -> Vec<JoinHandle<()>> {
-        Sender {
-            name: name.to_owned(),
-            queue: Arc::clone(queue),
-            transport: Arc::new(transport),
-            delivery: delivery.clone(),
-            metrics: metrics.clone(),
-            hard_stop: hard_stop.clone(),
-        }
-        .spawn()
-    }
-
     /// Stops accepting, then delivers what is queued within the grace period.
     pub async fn shutdown(self) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + self.grace_period;
@@ -474,6 +449,32 @@ impl Agent {
             task.abort();
         }
         ShutdownReport { drained }
+    }
+}
+
+/// What every sender of one exporter queue shares.
+struct SenderSetup<'a, S> {
+    name: &'a str,
+    queue: &'a Arc<Queue<S>>,
+    delivery: &'a crate::config::DeliveryConfig,
+    metrics: &'a SenderMetrics,
+    hard_stop: &'a watch::Receiver<bool>,
+    ledger: Option<Arc<Ledger>>,
+}
+
+impl<S: Signal> SenderSetup<'_, S> {
+    fn spawn<T: Transport<S>>(self, transport: T) -> Vec<JoinHandle<()>> {
+        Sender {
+            name: self.name.to_owned(),
+            queue: Arc::clone(self.queue),
+            transport: Arc::new(transport),
+            delivery: self.delivery.clone(),
+            metrics: self.metrics.clone(),
+            hard_stop: self.hard_stop.clone(),
+            ledger: self.ledger,
+            last_log_ms: Default::default(),
+        }
+        .spawn()
     }
 }
 
