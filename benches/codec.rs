@@ -1,0 +1,36 @@
+//! The per-request hot path on the shared workload (100 spans, 64 KB):
+//! decode (what the receiver does to validate), wire-level counting, encode,
+//! gzip-6 and zstd of a batch, and splitting.
+//!
+//!     cargo bench --bench codec
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ignis_agent::compression::compress;
+use ignis_agent::config::{Compression, SignalKind};
+use ignis_agent::exporters::batch::split;
+use ignis_agent::proto::wire::count_items;
+use ignis_agent::signal::{Signal, Traces};
+use prost::Message;
+
+fn workload() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/traces.pb");
+    std::fs::read(path).expect("the shared workload beside the project (../shared/bench)")
+}
+
+fn bench(c: &mut Criterion) {
+    let bytes = workload();
+    let request = Traces::decode(bytes.as_slice()).unwrap();
+    let spans = request.item_count() as u64;
+    let mut group = c.benchmark_group("traces_100_spans");
+    group.throughput(Throughput::Elements(spans));
+    group.bench_function("decode", |b| b.iter(|| Traces::decode(bytes.as_slice()).unwrap()));
+    group.bench_function("count_items_wire", |b| b.iter(|| count_items(SignalKind::Traces, &bytes).unwrap()));
+    group.bench_function("encode", |b| b.iter(|| request.encode_to_vec()));
+    group.bench_function("gzip6", |b| b.iter(|| compress(&bytes, Compression::Gzip)));
+    group.bench_function("zstd3", |b| b.iter(|| compress(&bytes, Compression::Zstd)));
+    group.bench_function("split_in_4", |b| b.iter(|| split(request.clone(), 25, usize::MAX)));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
