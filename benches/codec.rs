@@ -23,12 +23,18 @@ fn bench(c: &mut Criterion) {
     let spans = request.item_count() as u64;
     let mut group = c.benchmark_group("traces_100_spans");
     group.throughput(Throughput::Elements(spans));
-    group.bench_function("decode", |b| b.iter(|| Traces::decode(bytes.as_slice()).unwrap()));
-    group.bench_function("count_items_wire", |b| b.iter(|| count_items(SignalKind::Traces, &bytes).unwrap()));
+    group.bench_function("decode", |b| {
+        b.iter(|| Traces::decode(bytes.as_slice()).unwrap())
+    });
+    group.bench_function("count_items_wire", |b| {
+        b.iter(|| count_items(SignalKind::Traces, &bytes).unwrap())
+    });
     group.bench_function("encode", |b| b.iter(|| request.encode_to_vec()));
     group.bench_function("gzip6", |b| b.iter(|| compress(&bytes, Compression::Gzip)));
     group.bench_function("zstd3", |b| b.iter(|| compress(&bytes, Compression::Zstd)));
-    group.bench_function("split_in_4", |b| b.iter(|| split(request.clone(), 25, usize::MAX)));
+    group.bench_function("split_in_4", |b| {
+        b.iter(|| split(request.clone(), 25, usize::MAX))
+    });
     group.finish();
 }
 

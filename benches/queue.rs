@@ -34,7 +34,11 @@ fn entry() -> Entry {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("disk_queue");
     group.throughput(Throughput::Bytes((RECORD * BATCH) as u64));
     group.sample_size(20);
@@ -46,7 +50,9 @@ fn bench(c: &mut Criterion) {
         // 64 concurrent pushes, as from 64 client requests: `always` shares fsyncs.
         group.bench_function(BenchmarkId::new("append", name), |b| {
             let dir = tempfile::tempdir().unwrap();
-            let queue = std::sync::Arc::new(DiskQueue::<()>::open(options(dir.path(), fsync), DiskCounters::default()).unwrap());
+            let queue = std::sync::Arc::new(
+                DiskQueue::<()>::open(options(dir.path(), fsync), DiskCounters::default()).unwrap(),
+            );
             b.to_async(&runtime).iter(|| {
                 let queue = queue.clone();
                 async move {
@@ -65,7 +71,9 @@ fn bench(c: &mut Criterion) {
     }
     group.bench_function("read_and_ack", |b| {
         let dir = tempfile::tempdir().unwrap();
-        let queue = DiskQueue::<()>::open(options(dir.path(), Fsync::Never), DiskCounters::default()).unwrap();
+        let queue =
+            DiskQueue::<()>::open(options(dir.path(), Fsync::Never), DiskCounters::default())
+                .unwrap();
         b.to_async(&runtime).iter_custom(|iterations| {
             let queue = &queue;
             async move {

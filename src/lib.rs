@@ -7,6 +7,7 @@ pub mod compression;
 pub mod config;
 pub mod exporters;
 pub mod pipeline;
+pub mod processors;
 pub mod proto;
 pub mod queue;
 pub mod receivers;

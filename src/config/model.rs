@@ -174,6 +174,136 @@ impl Default for HttpServerConfig {
 #[derive(Debug, Clone)]
 pub enum ProcessorConfig {
     MemoryLimiter(MemoryLimiterConfig),
+    ResourceDetection(ResourceDetectionConfig),
+    Resource(AttributesConfig),
+    Attributes(AttributesConfig),
+    Redaction(RedactionConfig),
+}
+
+/// `resource_detection`: where the telemetry comes from, detected once at
+/// start and added to every resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceDetectionConfig {
+    pub detectors: Vec<Detector>,
+    /// Replace attributes the application already set (as in the Collector).
+    #[serde(rename = "override")]
+    pub override_: bool,
+}
+
+impl Default for ResourceDetectionConfig {
+    fn default() -> Self {
+        ResourceDetectionConfig {
+            detectors: vec![Detector::Env, Detector::K8s, Detector::Host],
+            override_: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detector {
+    Env,
+    K8s,
+    Host,
+}
+
+/// `resource` and `attributes`: actions on attributes, in order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesConfig {
+    #[serde(default)]
+    pub actions: Vec<AttributeAction>,
+    /// `attributes` only: the key that `hash` actions hash with (HMAC-SHA256).
+    #[serde(default)]
+    pub hash_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeAction {
+    pub key: String,
+    pub action: ActionKind,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+    /// `upsert`/`insert`/`update` from another attribute instead of `value`.
+    #[serde(default)]
+    pub from_attribute: Option<String>,
+    /// `extract`: a regex with named groups, each becoming an attribute.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Insert,
+    Update,
+    Upsert,
+    Delete,
+    Hash,
+    Extract,
+}
+
+/// `redaction`. `redaction: {}` turns on every built-in detector and the
+/// blocked-key list, masking what they find.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionConfig {
+    pub action: RedactAction,
+    /// Only these built-in detectors (all when absent).
+    pub detectors: Option<Vec<String>>,
+    pub disable_detectors: Vec<String>,
+    /// Per-detector action, e.g. `{ email: hash }`.
+    pub detector_actions: BTreeMap<String, RedactAction>,
+    /// Keys blocked besides the built-in list.
+    pub blocked_keys: Vec<String>,
+    pub default_blocked_keys: bool,
+    pub blocked_key_action: Option<RedactAction>,
+    /// When set, only these attributes survive on spans, events, links, log
+    /// records and data points (resource and scope attributes are kept).
+    pub allowed_keys: Vec<String>,
+    pub custom: Vec<CustomDetector>,
+    /// The HMAC-SHA256 key for `hash`: at least 16 bytes, from a secret.
+    pub hash_key: Option<String>,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        RedactionConfig {
+            action: RedactAction::Mask,
+            detectors: None,
+            disable_detectors: Vec::new(),
+            detector_actions: BTreeMap::new(),
+            blocked_keys: Vec::new(),
+            default_blocked_keys: true,
+            blocked_key_action: None,
+            allowed_keys: Vec::new(),
+            custom: Vec::new(),
+            hash_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactAction {
+    /// Keep the key, replace what was found with `<redacted:rule>`.
+    #[default]
+    Mask,
+    /// Replace with a keyed hash, so equal values still correlate.
+    Hash,
+    /// Remove the attribute.
+    Drop,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDetector {
+    pub name: String,
+    pub regex: String,
+    #[serde(default)]
+    pub action: Option<RedactAction>,
 }
 
 /// The Collector's `memory_limiter`. In ignis-agent it is global: receivers
@@ -204,8 +334,10 @@ impl Config {
             .pipelines
             .values()
             .flat_map(|p| &p.processors)
-            .filter_map(|id| self.processors.get(id))
-            .map(|ProcessorConfig::MemoryLimiter(m)| m)
+            .filter_map(|id| match self.processors.get(id) {
+                Some(ProcessorConfig::MemoryLimiter(m)) => Some(m),
+                _ => None,
+            })
             .min_by_key(|m| m.limit_mib);
         if let Some(m) = listed {
             let limit = m.limit_mib << 20;

@@ -12,7 +12,13 @@ use std::time::Duration;
 type Problems = Vec<(Pos, String)>;
 
 const RECEIVER_KINDS: &[&str] = &["otlp"];
-const PROCESSOR_KINDS: &[&str] = &["memory_limiter"];
+const PROCESSOR_KINDS: &[&str] = &[
+    "memory_limiter",
+    "resource_detection",
+    "resource",
+    "attributes",
+    "redaction",
+];
 const EXPORTER_KINDS: &[&str] = &[
     "ignis",
     "otlp_grpc",
@@ -181,19 +187,140 @@ fn receiver(_kind: &str, node: &Located<Node>) -> Result<ReceiverConfig, DeError
     Ok(ReceiverConfig::Otlp(config))
 }
 
-fn processor(_kind: &str, node: &Located<Node>) -> Result<ProcessorConfig, DeError> {
-    let config: MemoryLimiterConfig = from_node(node)?;
-    if config.limit_mib == 0
-        || config
-            .spike_limit_mib
-            .is_some_and(|s| s >= config.limit_mib)
-    {
+fn processor(kind: &str, node: &Located<Node>) -> Result<ProcessorConfig, DeError> {
+    Ok(match kind {
+        "memory_limiter" => {
+            let config: MemoryLimiterConfig = from_node(node)?;
+            if config.limit_mib == 0
+                || config
+                    .spike_limit_mib
+                    .is_some_and(|s| s >= config.limit_mib)
+            {
+                return Err(err_at(
+                    node.pos,
+                    "limit_mib must be more than 0 and more than spike_limit_mib",
+                ));
+            }
+            ProcessorConfig::MemoryLimiter(config)
+        }
+        "resource_detection" => ProcessorConfig::ResourceDetection(read(node)?),
+        "resource" => ProcessorConfig::Resource(check_actions(read(node)?, node, false)?),
+        "attributes" => ProcessorConfig::Attributes(check_actions(read(node)?, node, true)?),
+        "redaction" => {
+            let config: RedactionConfig = read(node)?;
+            check_redaction(&config, node)?;
+            ProcessorConfig::Redaction(config)
+        }
+        other => {
+            return Err(err_at(
+                node.pos,
+                format!("unknown processor type `{other}`"),
+            ))
+        }
+    })
+}
+
+fn check_actions(
+    config: AttributesConfig,
+    node: &Located<Node>,
+    item_level: bool,
+) -> Result<AttributesConfig, DeError> {
+    let pos = pos_of(node, "actions");
+    for a in &config.actions {
+        let needs_value = matches!(
+            a.action,
+            ActionKind::Insert | ActionKind::Update | ActionKind::Upsert
+        );
+        if needs_value && a.value.is_none() && a.from_attribute.is_none() {
+            return Err(err_at(
+                pos,
+                format!(
+                    "action {:?} on `{}` needs `value` or `from_attribute`",
+                    a.action, a.key
+                ),
+            ));
+        }
+        if a.action == ActionKind::Extract {
+            let Some(pattern) = &a.pattern else {
+                return Err(err_at(
+                    pos,
+                    format!("extract on `{}` needs a `pattern`", a.key),
+                ));
+            };
+            if let Err(e) = regex::Regex::new(pattern) {
+                return Err(err_at(pos, format!("extract pattern for `{}`: {e}", a.key)));
+            }
+        }
+        if matches!(a.action, ActionKind::Hash | ActionKind::Extract) && !item_level {
+            return Err(err_at(
+                pos,
+                "hash and extract are attributes-processor actions",
+            ));
+        }
+        if a.action == ActionKind::Hash && config.hash_key.as_ref().is_none_or(|k| k.len() < 16) {
+            return Err(err_at(pos, "hash needs a `hash_key` of at least 16 bytes (an unkeyed hash of a short value can be reversed)"));
+        }
+        if let Some(value) = &a.value {
+            if value.is_object() || value.is_null() {
+                return Err(err_at(
+                    pos,
+                    format!(
+                        "the value for `{}` must be a string, number, boolean or list",
+                        a.key
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+fn check_redaction(c: &RedactionConfig, node: &Located<Node>) -> Result<(), DeError> {
+    let known: Vec<&str> = crate::processors::redaction::BUILTIN
+        .iter()
+        .map(|d| d.name)
+        .collect();
+    let names = c
+        .detectors
+        .iter()
+        .flatten()
+        .chain(&c.disable_detectors)
+        .chain(
+            c.detector_actions
+                .keys()
+                .filter(|k| !c.custom.iter().any(|d| &d.name == *k)),
+        );
+    for name in names {
+        if !known.contains(&name.as_str()) {
+            return Err(err_at(
+                node.pos,
+                format!("unknown detector `{name}` (built in: {})", known.join(", ")),
+            ));
+        }
+    }
+    for custom in &c.custom {
+        if let Err(e) = regex::Regex::new(&custom.regex) {
+            return Err(err_at(
+                pos_of(node, "custom"),
+                format!("custom detector {}: {e}", custom.name),
+            ));
+        }
+    }
+    let hashes = c.action == RedactAction::Hash
+        || c.blocked_key_action == Some(RedactAction::Hash)
+        || c.detector_actions
+            .values()
+            .any(|a| *a == RedactAction::Hash)
+        || c.custom
+            .iter()
+            .any(|d| d.action == Some(RedactAction::Hash));
+    if hashes && c.hash_key.as_ref().is_none_or(|k| k.len() < 16) {
         return Err(err_at(
             node.pos,
-            "limit_mib must be more than 0 and more than spike_limit_mib",
+            "hash needs a `hash_key` of at least 16 bytes, e.g. ${env:IGNIS_REDACTION_KEY}: an unkeyed hash of a short value can be reversed",
         ));
     }
-    Ok(ProcessorConfig::MemoryLimiter(config))
+    Ok(())
 }
 
 fn exporter(kind: &str, node: &Located<Node>) -> Result<ExporterConfig, DeError> {

@@ -16,6 +16,7 @@ use crate::exporters::http::HttpTransport;
 use crate::exporters::ledger::Ledger;
 use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
 use crate::exporters::Transport;
+use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::{DiskQueue, MemoryQueue, Queue};
 use crate::receivers;
@@ -38,6 +39,8 @@ pub enum StartError {
     },
     #[error("exporter {exporter}: {message}")]
     Exporter { exporter: String, message: String },
+    #[error("processor {processor}: {message}")]
+    Processor { processor: String, message: String },
 }
 
 /// A running agent.
@@ -64,6 +67,9 @@ pub struct ShutdownReport {
     /// Whether every queue drained within the grace period.
     pub drained: bool,
 }
+
+/// Built processors by id (`None`: it acts elsewhere, like the memory limiter).
+type Processors = BTreeMap<ComponentId, Option<Arc<Processor>>>;
 
 /// The exporter queues of one signal, by exporter id.
 type Queues<S> = BTreeMap<ComponentId, Arc<Queue<S>>>;
@@ -96,9 +102,21 @@ impl Agent {
             gauge.rss()
         });
         metrics.gauge("ignis_memory_limit_bytes", &[], move || limit);
-        let traces = agent.signal_graph::<Traces>(config, &hard_stop_rx)?;
-        let metrics_graph = agent.signal_graph::<Metrics>(config, &hard_stop_rx)?;
-        let logs = agent.signal_graph::<Logs>(config, &hard_stop_rx)?;
+        // Built once and shared by every pipeline (and signal) naming them.
+        let mut processors: Processors = BTreeMap::new();
+        for (id, processor) in &config.processors {
+            let built =
+                Processor::build(&id.to_string(), processor, &metrics).map_err(|message| {
+                    StartError::Processor {
+                        processor: id.to_string(),
+                        message,
+                    }
+                })?;
+            processors.insert(id.clone(), built.map(Arc::new));
+        }
+        let traces = agent.signal_graph::<Traces>(config, &processors, &hard_stop_rx)?;
+        let metrics_graph = agent.signal_graph::<Metrics>(config, &processors, &hard_stop_rx)?;
+        let logs = agent.signal_graph::<Logs>(config, &processors, &hard_stop_rx)?;
 
         agent.start_admin(config).await?;
         for (id, receiver) in &config.receivers {
@@ -212,6 +230,7 @@ impl Agent {
     fn signal_graph<S: Signal>(
         &mut self,
         config: &Config,
+        processors: &Processors,
         hard_stop: &watch::Receiver<bool>,
     ) -> Result<SignalGraph<S>, StartError> {
         let pipelines: Vec<(&ComponentId, _)> = config
@@ -240,6 +259,11 @@ impl Agent {
             .map(|(id, p)| {
                 let pipeline = Pipeline {
                     signal: std::marker::PhantomData,
+                    processors: p
+                        .processors
+                        .iter()
+                        .filter_map(|id| processors.get(id).cloned().flatten())
+                        .collect(),
                     name: id.to_string(),
                     exporters: p
                         .exporters

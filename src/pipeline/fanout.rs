@@ -2,6 +2,7 @@
 
 use super::memory_limiter::MemoryLimiter;
 use crate::admin::metrics::{Counter, Registry};
+use crate::processors::Processor;
 use crate::queue::{Entry, PushError, Queue};
 use crate::signal::Signal;
 use bytes::Bytes;
@@ -14,10 +15,11 @@ pub struct QueueHandle<S> {
     pub evicted: Counter,
 }
 
-/// A configured pipeline of one signal: (processors, later) and exporters.
+/// A configured pipeline of one signal: processors, then exporters.
 pub struct Pipeline<S> {
     /// Keeps pipelines of different signals apart.
     pub signal: std::marker::PhantomData<fn() -> S>,
+    pub processors: Vec<Arc<Processor>>,
     pub name: String,
     pub exporters: Vec<QueueHandle<S>>,
 }
@@ -94,17 +96,41 @@ impl<S: Signal> Fanout<S> {
         self.pipelines.is_empty()
     }
 
-    /// Hands a validated request, encoded, to every pipeline; the buffer is
-    /// shared, not copied.
-    pub async fn consume(&self, encoded: Bytes, items: usize) -> Result<(), PushError> {
-        let entry = Entry {
+    /// Hands a validated request to every pipeline. A pipeline without
+    /// processors queues the bytes as received (one buffer shared by all);
+    /// one with processors runs them on its own copy and queues that.
+    pub async fn consume(&self, encoded: Bytes, decoded: S) -> Result<(), PushError> {
+        let items = decoded.item_count();
+        let as_received = Entry {
             data: encoded,
             items,
             position: None,
         };
+        let mut decoded = Some(decoded);
+        let last_processing = self
+            .pipelines
+            .iter()
+            .rposition(|p| !p.processors.is_empty());
         let mut result = Ok(());
-        for pipeline in &self.pipelines {
-            result = pipeline.consume(entry.clone()).await;
+        for (i, pipeline) in self.pipelines.iter().enumerate() {
+            let entry = if pipeline.processors.is_empty() {
+                as_received.clone()
+            } else {
+                let mut request = if Some(i) == last_processing {
+                    decoded.take().expect("taken once, last")
+                } else {
+                    decoded.clone().expect("present until the last")
+                };
+                for processor in &pipeline.processors {
+                    processor.apply(&mut request);
+                }
+                Entry {
+                    items: request.item_count(),
+                    data: request.encode_to_vec().into(),
+                    position: None,
+                }
+            };
+            result = pipeline.consume(entry).await;
             if result.is_err() {
                 break;
             }

@@ -110,15 +110,13 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
         let fanout = Arc::clone(&self.fanout);
         Box::pin(async move {
             let body = request.into_inner();
-            // Decoding validates the request and counts its items; the
-            // bytes as received are what travels on.
-            let items = S::decode(body.clone())
-                .map_err(|e| {
-                    let signal = S::KIND.as_str();
-                    Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
-                })?
-                .item_count();
-            fanout.consume(body, items).await.map_err(refusal)?;
+            // Decoding validates the request; the bytes as received travel
+            // on unless a processor changes them.
+            let decoded = S::decode(body.clone()).map_err(|e| {
+                let signal = S::KIND.as_str();
+                Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
+            })?;
+            fanout.consume(body, decoded).await.map_err(refusal)?;
             Ok(tonic::Response::new(S::Response::default()))
         })
     }

@@ -156,17 +156,17 @@ async fn export<S: Signal>(
             }
         },
     };
-    // Decoding validates the request and counts its items. Protobuf travels
-    // on as received; JSON is encoded once, here.
+    // Decoding validates the request. Protobuf travels on as received
+    // (unless a processor changes it); JSON is encoded once, here.
     let decoded = match format {
         Format::Protobuf => S::decode(data.clone())
-            .map(|r| (r.item_count(), data))
+            .map(|r| (data, r))
             .map_err(|e| e.to_string()),
         Format::Json => serde_json::from_slice::<S>(&data)
-            .map(|r| (r.item_count(), r.encode_to_vec().into()))
+            .map(|r| (r.encode_to_vec().into(), r))
             .map_err(|e| e.to_string()),
     };
-    let (items, encoded) = match decoded {
+    let (encoded, request) = match decoded {
         Ok(decoded) => decoded,
         Err(e) => {
             let message = format!("malformed OTLP {} request: {e}", S::KIND.as_str());
@@ -178,7 +178,7 @@ async fn export<S: Signal>(
             );
         }
     };
-    match route.fanout.consume(encoded, items).await {
+    match route.fanout.consume(encoded, request).await {
         Ok(()) => success::<S>(format),
         Err(e) => refusal(format, e),
     }

@@ -1,0 +1,51 @@
+//! Processors: plain functions over a decoded request, chained per pipeline
+//! (DESIGN §1). They hold no data between calls.
+
+pub mod attributes;
+pub mod redaction;
+pub mod resource_detection;
+pub mod walk;
+
+use crate::admin::metrics::Registry;
+use crate::config::ProcessorConfig;
+use walk::Walk;
+
+pub enum Processor {
+    ResourceDetection(resource_detection::ResourceDetection),
+    Attributes(attributes::Attributes),
+    Redaction(Box<redaction::Redaction>),
+}
+
+impl Processor {
+    /// Builds a processor; `None` for ones that act elsewhere (the memory
+    /// limiter works in the receivers).
+    pub fn build(
+        name: &str,
+        config: &ProcessorConfig,
+        registry: &Registry,
+    ) -> Result<Option<Processor>, String> {
+        Ok(Some(match config {
+            ProcessorConfig::MemoryLimiter(_) => return Ok(None),
+            ProcessorConfig::ResourceDetection(c) => Processor::ResourceDetection(
+                resource_detection::ResourceDetection::detect(c, &|k| std::env::var(k).ok()),
+            ),
+            ProcessorConfig::Resource(c) => {
+                Processor::Attributes(attributes::Attributes::new(c, true)?)
+            }
+            ProcessorConfig::Attributes(c) => {
+                Processor::Attributes(attributes::Attributes::new(c, false)?)
+            }
+            ProcessorConfig::Redaction(c) => {
+                Processor::Redaction(Box::new(redaction::Redaction::new(c, registry, name)?))
+            }
+        }))
+    }
+
+    pub fn apply<S: Walk>(&self, request: &mut S) {
+        match self {
+            Processor::ResourceDetection(p) => p.apply(request),
+            Processor::Attributes(p) => p.apply(request),
+            Processor::Redaction(p) => p.apply(request),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Value detectors: each a name, a pattern and, where a pattern alone would
+//! catch look-alikes, a check (Luhn for card numbers, mod-97 for IBANs, a
+//! real parse for IPv6), so order numbers and version strings survive.
+
+/// A built-in detector.
+pub struct Builtin {
+    pub name: &'static str,
+    pub pattern: &'static str,
+    pub check: Option<fn(&str) -> bool>,
+}
+
+pub const BUILTIN: &[Builtin] = &[
+    Builtin {
+        name: "private_key",
+        pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+        check: None,
+    },
+    Builtin {
+        name: "jwt",
+        pattern: r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
+        check: None,
+    },
+    Builtin {
+        name: "bearer",
+        pattern: r"(?i)\b(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
+        check: None,
+    },
+    Builtin {
+        name: "aws_access_key",
+        pattern: r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+        check: None,
+    },
+    Builtin {
+        name: "aws_secret_key",
+        pattern: r"(?i)\b(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)\b\s*[:=]\s*['\x22]?[A-Za-z0-9/+]{40}",
+        check: None,
+    },
+    Builtin {
+        name: "vendor_token",
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[baprs]-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36})\b",
+        check: None,
+    },
+    Builtin {
+        name: "email",
+        pattern: r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+        check: None,
+    },
+    Builtin {
+        name: "credit_card",
+        pattern: r"\b\d(?:[ -]?\d){12,18}\b",
+        check: Some(luhn),
+    },
+    Builtin {
+        name: "iban",
+        pattern: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
+        check: Some(iban),
+    },
+    Builtin {
+        name: "us_ssn",
+        pattern: r"\b\d{3}-\d{2}-\d{4}\b",
+        check: Some(ssn),
+    },
+    Builtin {
+        name: "phone",
+        pattern: r"(?:\+[1-9]\d{7,14}\b|\(\d{3}\)\s?\d{3}[-. ]\d{4}\b|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b)",
+        check: None,
+    },
+    Builtin {
+        name: "ipv4",
+        pattern: r"\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b",
+        check: None,
+    },
+    Builtin {
+        name: "ipv6",
+        pattern: r"(?i)(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}",
+        check: Some(ipv6),
+    },
+];
+
+fn digits(text: &str) -> Vec<u32> {
+    text.chars().filter_map(|c| c.to_digit(10)).collect()
+}
+
+/// Payment card numbers: 13–19 digits passing the Luhn check.
+pub fn luhn(text: &str) -> bool {
+    let digits = digits(text);
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// IBANs: the ISO 13616 mod-97 check.
+pub fn iban(text: &str) -> bool {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut remainder: u64 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let value = match c.to_digit(36) {
+            Some(v) => v as u64,
+            None => return false,
+        };
+        remainder = if value >= 10 {
+            (remainder * 100 + value) % 97
+        } else {
+            (remainder * 10 + value) % 97
+        };
+    }
+    remainder == 1
+}
+
+/// US social security numbers: no 000/666/9xx area, 00 group or 0000 serial.
+pub fn ssn(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [area, group, serial] = parts.as_slice() else {
+        return false;
+    };
+    *area != "000"
+        && *area != "666"
+        && !area.starts_with('9')
+        && *group != "00"
+        && *serial != "0000"
+}
+
+fn ipv6(text: &str) -> bool {
+    text.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks() {
+        assert!(luhn("4111 1111 1111 1111"));
+        assert!(luhn("5500-0000-0000-0004"));
+        assert!(!luhn("4111 1111 1111 1112"));
+        assert!(!luhn("1234567890123456"));
+        assert!(iban("GB82 WEST 1234 5698 7654 32"));
+        assert!(iban("DE89370400440532013000"));
+        assert!(!iban("GB82 WEST 1234 5698 7654 33"));
+        assert!(ssn("123-45-6789"));
+        assert!(!ssn("000-45-6789") && !ssn("666-45-6789") && !ssn("900-45-6789"));
+        assert!(ipv6("2001:db8::1") && !ipv6("12:30::45::1"));
+    }
+}

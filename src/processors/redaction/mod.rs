@@ -1,0 +1,231 @@
+//! The `redaction` processor: nothing personal or secret leaves the pod.
+//!
+//! Two kinds of rules, applied everywhere data hides (`walk.rs`): keys
+//! whose values are secret whatever they hold (`keys.rs`), and value
+//! detectors that find secrets inside any string (`detectors.rs`), including
+//! values in arrays and nested key-value lists. Every string is scanned once
+//! by a `RegexSet`; a string no rule matches costs no allocation.
+
+mod detectors;
+mod keys;
+
+use super::walk::{Place, Visitor, Walk};
+use crate::admin::metrics::{Counter, Registry};
+use crate::config::{RedactAction, RedactionConfig};
+use crate::proto::common::v1::any_value::Value;
+use crate::proto::common::v1::{AnyValue, KeyValue};
+use hmac::{Hmac, Mac};
+use regex::{Regex, RegexSet};
+use sha2::Sha256;
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+pub use detectors::BUILTIN;
+
+struct Detector {
+    name: String,
+    regex: Regex,
+    check: Option<fn(&str) -> bool>,
+    action: RedactAction,
+    count: Counter,
+}
+
+pub struct Redaction {
+    set: RegexSet,
+    detectors: Vec<Detector>,
+    blocked: keys::BlockedKeys,
+    blocked_action: RedactAction,
+    blocked_count: Counter,
+    allowed: Option<HashSet<String>>,
+    disallowed_count: Counter,
+    hash_key: Option<Vec<u8>>,
+}
+
+impl Redaction {
+    pub fn new(config: &RedactionConfig, registry: &Registry, name: &str) -> Result<Self, String> {
+        let counter = |rule: &str| {
+            registry.counter(
+                "ignis_redacted_values",
+                &[("processor", name), ("rule", rule)],
+            )
+        };
+        let mut detectors = Vec::new();
+        for builtin in BUILTIN {
+            let enabled = match &config.detectors {
+                Some(list) => list.iter().any(|d| d == builtin.name),
+                None => true,
+            } && !config.disable_detectors.iter().any(|d| d == builtin.name);
+            if enabled {
+                detectors.push(Detector {
+                    name: builtin.name.to_owned(),
+                    regex: Regex::new(builtin.pattern).map_err(|e| e.to_string())?,
+                    check: builtin.check,
+                    action: config
+                        .detector_actions
+                        .get(builtin.name)
+                        .copied()
+                        .unwrap_or(config.action),
+                    count: counter(builtin.name),
+                });
+            }
+        }
+        for custom in &config.custom {
+            let regex = Regex::new(&custom.regex)
+                .map_err(|e| format!("custom detector {}: {e}", custom.name))?;
+            detectors.push(Detector {
+                name: custom.name.clone(),
+                regex,
+                check: None,
+                action: custom.action.unwrap_or(config.action),
+                count: counter(&custom.name),
+            });
+        }
+        let set =
+            RegexSet::new(detectors.iter().map(|d| d.regex.as_str())).map_err(|e| e.to_string())?;
+        Ok(Redaction {
+            set,
+            detectors,
+            blocked: keys::BlockedKeys::new(config.default_blocked_keys, &config.blocked_keys),
+            blocked_action: config.blocked_key_action.unwrap_or(config.action),
+            blocked_count: counter("blocked_key"),
+            allowed: (!config.allowed_keys.is_empty())
+                .then(|| config.allowed_keys.iter().cloned().collect()),
+            disallowed_count: counter("not_allowed_key"),
+            hash_key: config.hash_key.as_ref().map(|k| k.as_bytes().to_vec()),
+        })
+    }
+
+    pub fn apply<S: Walk>(&self, request: &mut S) {
+        request.walk(&mut RedactVisitor(self));
+    }
+
+    /// A keyed hash of `text`: equal inputs correlate, nobody without the
+    /// key can test guesses against it.
+    fn hash(&self, text: &str) -> String {
+        let key = self.hash_key.as_deref().unwrap_or_default();
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(text.as_bytes());
+        mac.finalize().into_bytes()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn replacement(&self, rule: &str, action: RedactAction, found: &str) -> String {
+        match action {
+            RedactAction::Hash => format!("<{rule}:{}>", self.hash(found)),
+            RedactAction::Mask | RedactAction::Drop => format!("<redacted:{rule}>"),
+        }
+    }
+
+    /// The text with every detected secret replaced, and whether a rule
+    /// says to drop it; `None` when nothing matched.
+    fn scan(&self, text: &str) -> Option<(String, bool)> {
+        let hits = self.set.matches(text);
+        if !hits.matched_any() {
+            return None;
+        }
+        let mut out = Cow::Borrowed(text);
+        let (mut changed, mut drop) = (false, false);
+        for index in hits.iter() {
+            let detector = &self.detectors[index];
+            let replaced = detector.regex.replace_all(&out, |caps: &regex::Captures| {
+                let found = &caps[0];
+                if detector.check.is_some_and(|check| !check(found)) {
+                    return found.to_owned();
+                }
+                changed = true;
+                drop |= detector.action == RedactAction::Drop;
+                detector.count.add(1);
+                self.replacement(&detector.name, detector.action, found)
+            });
+            if let Cow::Owned(text) = replaced {
+                out = Cow::Owned(text);
+            }
+        }
+        changed.then(|| (out.into_owned(), drop))
+    }
+
+    /// Redacts a value in place; false when the attribute holding it must go.
+    fn value(&self, value: &mut AnyValue) -> bool {
+        match &mut value.value {
+            Some(Value::StringValue(text)) => match self.scan(text) {
+                Some((_, true)) => false,
+                Some((redacted, false)) => {
+                    *text = redacted;
+                    true
+                }
+                None => true,
+            },
+            Some(Value::ArrayValue(array)) => {
+                array.values.retain_mut(|v| self.value(v));
+                true
+            }
+            Some(Value::KvlistValue(list)) => {
+                self.attributes(&mut list.values, true);
+                true
+            }
+            _ => true,
+        }
+    }
+
+    fn attributes(&self, attributes: &mut Vec<KeyValue>, item: bool) {
+        attributes.retain_mut(|kv| {
+            if item {
+                if let Some(allowed) = &self.allowed {
+                    if !allowed.contains(&kv.key) {
+                        self.disallowed_count.add(1);
+                        return false;
+                    }
+                }
+            }
+            if self.blocked.matches(&kv.key) {
+                self.blocked_count.add(1);
+                let Some(value) = kv.value.as_mut() else {
+                    return true;
+                };
+                return match self.blocked_action {
+                    RedactAction::Drop => false,
+                    action => {
+                        let text = text_of(value);
+                        value.value =
+                            Some(Value::StringValue(self.replacement("key", action, &text)));
+                        true
+                    }
+                };
+            }
+            kv.value.as_mut().is_none_or(|v| self.value(v))
+        });
+    }
+}
+
+/// A value as text, for hashing a blocked key's value.
+fn text_of(value: &AnyValue) -> String {
+    match &value.value {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::BytesValue(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+struct RedactVisitor<'a>(&'a Redaction);
+
+impl Visitor for RedactVisitor<'_> {
+    fn attributes(&mut self, place: Place, attributes: &mut Vec<KeyValue>) {
+        self.0.attributes(attributes, place.is_item());
+    }
+
+    fn text(&mut self, _place: Place, text: &mut String) {
+        // A name can't be dropped: a drop rule masks it.
+        if let Some((redacted, _)) = self.0.scan(text) {
+            *text = redacted;
+        }
+    }
+
+    fn body(&mut self, body: &mut AnyValue) {
+        if !self.0.value(body) {
+            body.value = Some(Value::StringValue("<redacted>".into()));
+        }
+    }
+}
