@@ -1,0 +1,327 @@
+//! Property tests of the redaction processor with its defaults
+//! (`redaction: {}`): a planted secret of every detector never survives
+//! anywhere in a request, and benign look-alikes survive untouched.
+
+use ignis_agent::admin::metrics::Registry;
+use ignis_agent::config::RedactionConfig;
+use ignis_agent::processors::redaction::Redaction;
+use ignis_agent::proto::common::v1::any_value::Value;
+use ignis_agent::proto::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+use ignis_agent::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use ignis_agent::proto::resource::v1::Resource;
+use ignis_agent::proto::trace::v1::span::{Event, Link};
+use ignis_agent::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use ignis_agent::signal::{Logs, Traces};
+use proptest::prelude::*;
+
+fn digits(n: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(0u32..10, n).prop_map(|d| {
+        d.iter()
+            .map(|d| char::from_digit(*d, 10).unwrap())
+            .collect()
+    })
+}
+
+fn luhn_digit(body: &str) -> u32 {
+    let sum: u32 = body
+        .chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap();
+            if i % 2 == 0 {
+                if d * 2 > 9 {
+                    d * 2 - 9
+                } else {
+                    d * 2
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+fn alnum(n: usize, upper_only: bool) -> impl Strategy<Value = String> {
+    let chars: &'static [u8] = if upper_only {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    };
+    proptest::collection::vec(0..chars.len(), n)
+        .prop_map(move |ix| ix.iter().map(|i| chars[*i] as char).collect())
+}
+
+fn iban() -> impl Strategy<Value = String> {
+    (digits(18), prop_oneof![Just("DE"), Just("FR"), Just("NL")]).prop_map(|(bban, country)| {
+        // Check digits: 98 - (BBAN + country + "00") mod 97.
+        let rearranged: String = format!("{bban}{country}00")
+            .chars()
+            .map(|c| c.to_digit(36).unwrap().to_string())
+            .collect();
+        let remainder = rearranged
+            .chars()
+            .fold(0u64, |r, c| (r * 10 + c.to_digit(10).unwrap() as u64) % 97);
+        format!("{country}{:02}{bban}", 98 - remainder)
+    })
+}
+
+/// One secret of each detector kind.
+fn secret() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (
+            "[a-z]{3,10}",
+            "[a-z]{3,8}",
+            prop_oneof![Just("com"), Just("io"), Just("co.uk")]
+        )
+            .prop_map(|(user, host, tld)| format!("{user}.x@{host}.{tld}")),
+        (digits(15), prop_oneof![Just(""), Just(" "), Just("-")]).prop_map(|(body, sep)| {
+            let number = format!("4{body}{}", luhn_digit(&format!("4{body}")));
+            number
+                .as_bytes()
+                .chunks(4)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(sep)
+        }),
+        (100u32..665, 10u32..99, 1000u32..9999).prop_map(|(a, g, s)| format!("{a}-{g}-{s}")),
+        (digits(10)).prop_map(|d| format!("+4{d}")),
+        (1u8..=254, 0u8..=255, 0u8..=255, 1u8..=254)
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        (0u16..0xffff, 0u16..0xffff).prop_map(|(a, b)| format!("2001:db8::{a:x}:{b:x}")),
+        (alnum(20, false), alnum(30, false), alnum(40, false))
+            .prop_map(|(h, p, s)| format!("eyJ{h}.eyJ{p}.{s}")),
+        alnum(32, false).prop_map(|t| format!("Bearer {t}")),
+        alnum(16, true).prop_map(|k| format!("AKIA{k}")),
+        alnum(40, false)
+            .prop_map(|k| format!("aws_secret_access_key={}", k.replace(['a', 'b'], "/"))),
+        alnum(36, false).prop_map(|k| format!("ghp_{k}")),
+        alnum(24, false).prop_map(|k| format!("xoxb-1234-{k}")),
+        iban(),
+        alnum(64, false)
+            .prop_map(|k| format!("-----BEGIN PRIVATE KEY-----\n{k}\n-----END PRIVATE KEY-----")),
+    ]
+}
+
+/// Strings that look a little like secrets and must survive.
+fn benign() -> impl Strategy<Value = String> {
+    prop_oneof![
+        // 16-digit ids that fail the Luhn check.
+        digits(15).prop_map(|body| format!("{body}{}", (luhn_digit(&body) + 1) % 10)),
+        // UUIDs and trace ids.
+        (
+            "[a-f][0-9a-f]{7}",
+            "[a-f][0-9a-f]{3}",
+            "[a-f][0-9a-f]{3}",
+            "[a-f][0-9a-f]{11}"
+        )
+            .prop_map(|(a, b, c, d)| format!("{a}-{b}-4{}-{c}-{d}", &b[..3])),
+        "[a-f][0-9a-f]{31}",
+        (0u32..20, 0u32..50, 0u32..200).prop_map(|(a, b, c)| format!("v{a}.{b}.{c}")),
+        (2000u32..2030, 1u32..13, 1u32..29, 0u32..24, 0u32..60)
+            .prop_map(|(y, m, d, h, mi)| format!("{y}-{m:02}-{d:02}T{h:02}:{mi:02}:07.123Z")),
+        (1u32..5000).prop_map(|n| format!("{n}ms")),
+        "GET /api/v[1-3]/orders/[a-z]{4,8}",
+    ]
+}
+
+fn string(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn nested(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::KvlistValue(KeyValueList {
+                values: vec![KeyValue {
+                    key: "inner".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::ArrayValue(ArrayValue {
+                            values: vec![AnyValue {
+                                value: Some(Value::StringValue(format!("see {value} here"))),
+                            }],
+                        })),
+                    }),
+                    ..Default::default()
+                }],
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A request carrying `text` in every place data hides.
+fn traces(text: &str) -> Traces {
+    let wrapped = format!("user {text} did it");
+    Traces {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string("host.note", &wrapped)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    name: wrapped.clone(),
+                    attributes: vec![string("msg", &wrapped), nested("ctx", text)],
+                    events: vec![Event {
+                        name: "exception".into(),
+                        attributes: vec![string("exception.message", &wrapped)],
+                        ..Default::default()
+                    }],
+                    links: vec![Link {
+                        attributes: vec![string("why", &wrapped)],
+                        ..Default::default()
+                    }],
+                    status: Some(Status {
+                        message: wrapped.clone(),
+                        code: 2,
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn logs(text: &str) -> Logs {
+    let wrapped = format!("login failed for {text}");
+    Logs {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord {
+                        body: Some(AnyValue {
+                            value: Some(Value::StringValue(wrapped.clone())),
+                        }),
+                        attributes: vec![string("detail", &wrapped)],
+                        ..Default::default()
+                    },
+                    LogRecord {
+                        body: Some(AnyValue {
+                            value: Some(Value::KvlistValue(KeyValueList {
+                                values: vec![string("event", &wrapped), nested("data", text)],
+                            })),
+                        }),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Built once: compiling the detectors is the slow part in a debug build.
+fn redaction() -> &'static Redaction {
+    static REDACTION: std::sync::OnceLock<Redaction> = std::sync::OnceLock::new();
+    REDACTION.get_or_init(|| {
+        Redaction::new(
+            &RedactionConfig::default(),
+            &Registry::default(),
+            "redaction",
+        )
+        .unwrap()
+    })
+}
+
+/// The secret's telling part: for "Bearer xyz" the credential, for
+/// "aws_secret_access_key=..." the key.
+fn core(secret: &str) -> &str {
+    secret
+        .strip_prefix("Bearer ")
+        .or_else(|| secret.strip_prefix("aws_secret_access_key="))
+        .unwrap_or(secret)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn planted_secrets_never_survive(secret in secret()) {
+        let r = redaction();
+        let mut t = traces(&secret);
+        r.apply(&mut t);
+        let text = format!("{t:?}");
+        prop_assert!(!text.contains(core(&secret)), "secret {:?} survived in {}", secret, text);
+        let mut l = logs(&secret);
+        r.apply(&mut l);
+        let text = format!("{l:?}");
+        prop_assert!(!text.contains(core(&secret)), "secret {:?} survived in {}", secret, text);
+    }
+
+    #[test]
+    fn benign_look_alikes_survive(text in benign()) {
+        let r = redaction();
+        let original = traces(&text);
+        let mut t = original.clone();
+        r.apply(&mut t);
+        prop_assert_eq!(t, original);
+        let original = logs(&text);
+        let mut l = original.clone();
+        r.apply(&mut l);
+        prop_assert_eq!(l, original);
+    }
+}
+
+#[test]
+fn blocked_keys_are_masked_whatever_they_hold_and_other_keys_kept() {
+    let r = redaction();
+    let mut t = traces("nothing secret");
+    let span = &mut t.resource_spans[0].scope_spans[0].spans[0];
+    span.attributes.push(string("db.password", "hunter2"));
+    span.attributes
+        .push(string("http.request.header.x-api-key", "k-123"));
+    span.attributes.push(nested("request", "x"));
+    if let Some(Value::KvlistValue(list)) = &mut span
+        .attributes
+        .last_mut()
+        .unwrap()
+        .value
+        .as_mut()
+        .unwrap()
+        .value
+    {
+        list.values.push(string("refreshToken", "r-456"));
+    }
+    span.attributes
+        .push(string("gen_ai.usage.input_tokens", "1200"));
+    r.apply(&mut t);
+    let text = format!("{t:?}");
+    for secret in ["hunter2", "k-123", "r-456"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("1200"), "a token count is not a token");
+    assert!(text.contains("nothing secret"));
+}
+
+#[test]
+fn hashing_is_keyed_and_consistent() {
+    let config = |key: &str| RedactionConfig {
+        action: ignis_agent::config::RedactAction::Hash,
+        hash_key: Some(key.into()),
+        ..RedactionConfig::default()
+    };
+    let registry = Registry::default();
+    let a = Redaction::new(&config("key-one-0123456789"), &registry, "r").unwrap();
+    let b = Redaction::new(&config("key-two-0123456789"), &registry, "r").unwrap();
+    let run = |r: &Redaction| {
+        let mut t = traces("alice@example.com");
+        r.apply(&mut t);
+        t.resource_spans[0].scope_spans[0].spans[0].name.clone()
+    };
+    assert_eq!(run(&a), run(&a), "equal inputs correlate");
+    assert_ne!(run(&a), run(&b), "the key matters");
+    assert!(run(&a).starts_with("user <email:"), "{}", run(&a));
+    assert!(registry.total("ignis_redacted_values", &[("rule", "email")]) > 0);
+}
