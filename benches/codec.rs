@@ -5,9 +5,12 @@
 //!     cargo bench --bench codec
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ignis_agent::admin::metrics::Registry;
 use ignis_agent::compression::compress;
+use ignis_agent::config::RedactionConfig;
 use ignis_agent::config::{Compression, SignalKind};
 use ignis_agent::exporters::batch::split;
+use ignis_agent::processors::redaction::Redaction;
 use ignis_agent::proto::wire::count_items;
 use ignis_agent::signal::{Signal, Traces};
 use prost::Message;
@@ -34,6 +37,18 @@ fn bench(c: &mut Criterion) {
     group.bench_function("zstd3", |b| b.iter(|| compress(&bytes, Compression::Zstd)));
     group.bench_function("split_in_4", |b| {
         b.iter(|| split(request.clone(), 25, usize::MAX))
+    });
+    // Redaction with its defaults (`redaction: {}`), on a fresh copy each
+    // time; the copy alone is measured too.
+    let redaction =
+        Redaction::new(&RedactionConfig::default(), &Registry::default(), "bench").unwrap();
+    group.bench_function("clone", |b| b.iter(|| request.clone()));
+    group.bench_function("clone_and_redact", |b| {
+        b.iter(|| {
+            let mut copy = request.clone();
+            redaction.apply(&mut copy);
+            copy
+        })
     });
     group.finish();
 }
