@@ -5,6 +5,7 @@
 //! merges and splits along it (`exporters/batch.rs`).
 
 use crate::config::SignalKind;
+use crate::processors::retain::Retain;
 use crate::processors::walk::Walk;
 use crate::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -26,7 +27,17 @@ pub type Metrics = ExportMetricsServiceRequest;
 pub type Logs = ExportLogsServiceRequest;
 
 pub trait Signal:
-    Message + Default + Clone + PartialEq + Serialize + DeserializeOwned + Walk + Send + Sync + 'static
+    Message
+    + Default
+    + Clone
+    + PartialEq
+    + Serialize
+    + DeserializeOwned
+    + Walk
+    + Retain
+    + Send
+    + Sync
+    + 'static
 {
     type Response: Message + Default + Serialize + DeserializeOwned + Send + Sync + 'static;
     type Resource: Message + Clone + Send + Sync;

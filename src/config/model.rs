@@ -178,6 +178,124 @@ pub enum ProcessorConfig {
     Resource(AttributesConfig),
     Attributes(AttributesConfig),
     Redaction(RedactionConfig),
+    Filter(FilterConfig),
+    ProbabilisticSampler(SamplerConfig),
+}
+
+/// `filter`: items matching any rule are dropped (and counted). A rule
+/// matches when all its conditions hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    pub spans: Vec<SpanRule>,
+    pub logs: Vec<LogRule>,
+    pub metrics: Vec<MetricRule>,
+    /// Never drop spans with error status or logs at or above this severity.
+    pub keep_errors: bool,
+    pub keep_severity: Option<Severity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanRule {
+    pub name: Option<String>,
+    pub name_regex: Option<String>,
+    pub kind: Option<SpanKindName>,
+    pub status: Option<StatusName>,
+    pub attributes: Vec<AttributeCondition>,
+    pub resource_attributes: Vec<AttributeCondition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogRule {
+    /// Matches records below this severity (e.g. `info` drops debug and trace).
+    pub severity_below: Option<Severity>,
+    pub body_regex: Option<String>,
+    pub attributes: Vec<AttributeCondition>,
+    pub resource_attributes: Vec<AttributeCondition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricRule {
+    pub name: Option<String>,
+    pub name_regex: Option<String>,
+    pub resource_attributes: Vec<AttributeCondition>,
+}
+
+/// A condition on one attribute: equal to `value`, matching `regex`, or
+/// numerically `gt` / `lt`; with none of them, the attribute exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeCondition {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub gt: Option<f64>,
+    #[serde(default)]
+    pub lt: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanKindName {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusName {
+    Unset,
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl Severity {
+    /// The lowest OTLP severity number of this level.
+    pub fn number(self) -> i32 {
+        match self {
+            Severity::Trace => 1,
+            Severity::Debug => 5,
+            Severity::Info => 9,
+            Severity::Warn => 13,
+            Severity::Error => 17,
+            Severity::Fatal => 21,
+        }
+    }
+}
+
+/// `probabilistic_sampler`: keeps `sampling_percentage` of traces,
+/// consistently by trace id (OpenTelemetry consistent probability sampling,
+/// recorded in tracestate `ot=th:..`), so every agent keeps the same traces.
+/// Logs with a trace id follow their trace; others are sampled at random.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    pub sampling_percentage: f64,
+    /// Always keep spans with error status and logs at or above `keep_severity`.
+    #[serde(default)]
+    pub keep_errors: bool,
+    #[serde(default)]
+    pub keep_severity: Option<Severity>,
 }
 
 /// `resource_detection`: where the telemetry comes from, detected once at

@@ -18,6 +18,8 @@ const PROCESSOR_KINDS: &[&str] = &[
     "resource",
     "attributes",
     "redaction",
+    "filter",
+    "probabilistic_sampler",
 ];
 const EXPORTER_KINDS: &[&str] = &[
     "ignis",
@@ -211,6 +213,21 @@ fn processor(kind: &str, node: &Located<Node>) -> Result<ProcessorConfig, DeErro
             check_redaction(&config, node)?;
             ProcessorConfig::Redaction(config)
         }
+        "filter" => {
+            let config: FilterConfig = read(node)?;
+            check_filter(&config, node)?;
+            ProcessorConfig::Filter(config)
+        }
+        "probabilistic_sampler" => {
+            let config: SamplerConfig = from_node(node)?;
+            if !(0.0..=100.0).contains(&config.sampling_percentage) {
+                return Err(err_at(
+                    pos_of(node, "sampling_percentage"),
+                    "sampling_percentage must be between 0 and 100",
+                ));
+            }
+            ProcessorConfig::ProbabilisticSampler(config)
+        }
         other => {
             return Err(err_at(
                 node.pos,
@@ -273,6 +290,33 @@ fn check_actions(
         }
     }
     Ok(config)
+}
+
+fn check_filter(c: &FilterConfig, node: &Located<Node>) -> Result<(), DeError> {
+    let conditions = c
+        .spans
+        .iter()
+        .flat_map(|r| r.attributes.iter().chain(&r.resource_attributes))
+        .chain(
+            c.logs
+                .iter()
+                .flat_map(|r| r.attributes.iter().chain(&r.resource_attributes)),
+        )
+        .chain(c.metrics.iter().flat_map(|r| &r.resource_attributes));
+    let patterns = conditions
+        .filter_map(|a| a.regex.as_ref())
+        .chain(c.spans.iter().filter_map(|r| r.name_regex.as_ref()))
+        .chain(c.logs.iter().filter_map(|r| r.body_regex.as_ref()))
+        .chain(c.metrics.iter().filter_map(|r| r.name_regex.as_ref()));
+    for pattern in patterns {
+        if let Err(e) = regex::Regex::new(pattern) {
+            return Err(err_at(
+                node.pos,
+                format!("filter: invalid regex `{pattern}`: {e}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_redaction(c: &RedactionConfig, node: &Located<Node>) -> Result<(), DeError> {

@@ -124,6 +124,10 @@ impl<S: Signal> Fanout<S> {
                 for processor in &pipeline.processors {
                     processor.apply(&mut request);
                 }
+                if request.resources().is_empty() {
+                    // Filtered or sampled out entirely (and counted there).
+                    continue;
+                }
                 Entry {
                     items: request.item_count(),
                     data: request.encode_to_vec().into(),

@@ -2,18 +2,23 @@
 //! (DESIGN §1). They hold no data between calls.
 
 pub mod attributes;
+pub mod filter;
 pub mod redaction;
 pub mod resource_detection;
+pub mod retain;
+pub mod sampler;
 pub mod walk;
 
 use crate::admin::metrics::Registry;
 use crate::config::ProcessorConfig;
-use walk::Walk;
+use crate::signal::Signal;
 
 pub enum Processor {
     ResourceDetection(resource_detection::ResourceDetection),
     Attributes(attributes::Attributes),
     Redaction(Box<redaction::Redaction>),
+    Filter(Box<filter::Filter>),
+    Sampler(sampler::Sampler),
 }
 
 impl Processor {
@@ -38,14 +43,22 @@ impl Processor {
             ProcessorConfig::Redaction(c) => {
                 Processor::Redaction(Box::new(redaction::Redaction::new(c, registry, name)?))
             }
+            ProcessorConfig::Filter(c) => {
+                Processor::Filter(Box::new(filter::Filter::new(c, registry, name)?))
+            }
+            ProcessorConfig::ProbabilisticSampler(c) => {
+                Processor::Sampler(sampler::Sampler::new(c, registry, name))
+            }
         }))
     }
 
-    pub fn apply<S: Walk>(&self, request: &mut S) {
+    pub fn apply<S: Signal>(&self, request: &mut S) {
         match self {
             Processor::ResourceDetection(p) => p.apply(request),
             Processor::Attributes(p) => p.apply(request),
             Processor::Redaction(p) => p.apply(request),
+            Processor::Filter(p) => p.apply(request),
+            Processor::Sampler(p) => p.apply(request),
         }
     }
 }

@@ -1,0 +1,244 @@
+//! `filter`: drops spans, log records and metrics matching a rule, counted
+//! with reason `filtered`. Typical rules: health-check spans, debug logs.
+
+use super::retain::Item;
+use crate::admin::metrics::{Counter, Registry};
+use crate::config::{AttributeCondition, FilterConfig, SpanKindName, StatusName};
+use crate::proto::common::v1::any_value::Value;
+use crate::proto::common::v1::KeyValue;
+use crate::signal::Signal;
+use regex::Regex;
+
+pub struct Condition {
+    key: String,
+    value: Option<serde_json::Value>,
+    regex: Option<Regex>,
+    gt: Option<f64>,
+    lt: Option<f64>,
+}
+
+impl Condition {
+    pub fn new(c: &AttributeCondition) -> Result<Self, String> {
+        Ok(Condition {
+            key: c.key.clone(),
+            value: c.value.clone(),
+            regex: c
+                .regex
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            gt: c.gt,
+            lt: c.lt,
+        })
+    }
+
+    pub fn holds(&self, attributes: &[KeyValue]) -> bool {
+        let Some(value) = attributes
+            .iter()
+            .find(|kv| kv.key == self.key)
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        else {
+            return false;
+        };
+        let number = match value {
+            Value::IntValue(i) => Some(*i as f64),
+            Value::DoubleValue(d) => Some(*d),
+            _ => None,
+        };
+        let text = match value {
+            Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        };
+        let equal = self.value.as_ref().is_none_or(|want| match (want, value) {
+            (serde_json::Value::String(w), Value::StringValue(s)) => w == s,
+            (serde_json::Value::Bool(w), Value::BoolValue(b)) => w == b,
+            (serde_json::Value::Number(w), _) => number.is_some_and(|n| w.as_f64() == Some(n)),
+            _ => false,
+        });
+        equal
+            && self
+                .regex
+                .as_ref()
+                .is_none_or(|r| text.is_some_and(|t| r.is_match(t)))
+            && self.gt.is_none_or(|gt| number.is_some_and(|n| n > gt))
+            && self.lt.is_none_or(|lt| number.is_some_and(|n| n < lt))
+    }
+}
+
+fn all(conditions: &[Condition], attributes: &[KeyValue]) -> bool {
+    conditions.iter().all(|c| c.holds(attributes))
+}
+
+fn compile(conditions: &[AttributeCondition]) -> Result<Vec<Condition>, String> {
+    conditions.iter().map(Condition::new).collect()
+}
+
+fn regex(pattern: &Option<String>) -> Result<Option<Regex>, String> {
+    pattern
+        .as_deref()
+        .map(Regex::new)
+        .transpose()
+        .map_err(|e| e.to_string())
+}
+
+struct SpanRule {
+    name: Option<String>,
+    name_regex: Option<Regex>,
+    kind: Option<i32>,
+    status: Option<i32>,
+    attributes: Vec<Condition>,
+    resource: Vec<Condition>,
+}
+
+struct LogRule {
+    below: Option<i32>,
+    body: Option<Regex>,
+    attributes: Vec<Condition>,
+    resource: Vec<Condition>,
+}
+
+struct MetricRule {
+    name: Option<String>,
+    name_regex: Option<Regex>,
+    resource: Vec<Condition>,
+}
+
+pub struct Filter {
+    spans: Vec<SpanRule>,
+    logs: Vec<LogRule>,
+    metrics: Vec<MetricRule>,
+    keep_errors: bool,
+    keep_severity: Option<i32>,
+    dropped: Vec<(&'static str, Counter)>,
+}
+
+impl Filter {
+    pub fn new(config: &FilterConfig, registry: &Registry, name: &str) -> Result<Self, String> {
+        let spans = config
+            .spans
+            .iter()
+            .map(|r| {
+                Ok(SpanRule {
+                    name: r.name.clone(),
+                    name_regex: regex(&r.name_regex)?,
+                    kind: r.kind.map(|k| match k {
+                        SpanKindName::Internal => 1,
+                        SpanKindName::Server => 2,
+                        SpanKindName::Client => 3,
+                        SpanKindName::Producer => 4,
+                        SpanKindName::Consumer => 5,
+                    }),
+                    status: r.status.map(|s| match s {
+                        StatusName::Unset => 0,
+                        StatusName::Ok => 1,
+                        StatusName::Error => 2,
+                    }),
+                    attributes: compile(&r.attributes)?,
+                    resource: compile(&r.resource_attributes)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let logs = config
+            .logs
+            .iter()
+            .map(|r| {
+                Ok(LogRule {
+                    below: r.severity_below.map(|s| s.number()),
+                    body: regex(&r.body_regex)?,
+                    attributes: compile(&r.attributes)?,
+                    resource: compile(&r.resource_attributes)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let metrics = config
+            .metrics
+            .iter()
+            .map(|r| {
+                Ok(MetricRule {
+                    name: r.name.clone(),
+                    name_regex: regex(&r.name_regex)?,
+                    resource: compile(&r.resource_attributes)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let dropped = ["traces", "metrics", "logs"]
+            .into_iter()
+            .map(|signal| {
+                let labels = [
+                    ("processor", name),
+                    ("signal", signal),
+                    ("reason", "filtered"),
+                ];
+                (
+                    signal,
+                    registry.counter("ignis_processor_dropped_items", &labels),
+                )
+            })
+            .collect();
+        Ok(Filter {
+            spans,
+            logs,
+            metrics,
+            keep_errors: config.keep_errors,
+            keep_severity: config.keep_severity.map(|s| s.number()),
+            dropped,
+        })
+    }
+
+    pub fn apply<S: Signal>(&self, request: &mut S) {
+        let dropped = request.retain_items(&mut |item| !self.drops(item));
+        if dropped > 0 {
+            if let Some((_, counter)) = self.dropped.iter().find(|(s, _)| *s == S::KIND.as_str()) {
+                counter.add(dropped as u64);
+            }
+        }
+    }
+
+    fn drops(&self, item: Item<'_>) -> bool {
+        match item {
+            Item::Span(resource, span) => {
+                let error = span.status.as_ref().is_some_and(|s| s.code == 2);
+                if self.keep_errors && error {
+                    return false;
+                }
+                self.spans.iter().any(|r| {
+                    r.name.as_ref().is_none_or(|n| *n == span.name)
+                        && r.name_regex
+                            .as_ref()
+                            .is_none_or(|re| re.is_match(&span.name))
+                        && r.kind.is_none_or(|k| k == span.kind)
+                        && r.status
+                            .is_none_or(|s| s == span.status.as_ref().map_or(0, |st| st.code))
+                        && all(&r.attributes, &span.attributes)
+                        && all(&r.resource, resource)
+                })
+            }
+            Item::Log(resource, record) => {
+                if self
+                    .keep_severity
+                    .is_some_and(|min| record.severity_number >= min)
+                {
+                    return false;
+                }
+                let body = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(Value::StringValue(s)) => s.as_str(),
+                    _ => "",
+                };
+                self.logs.iter().any(|r| {
+                    r.below.is_none_or(|below| record.severity_number < below)
+                        && r.body.as_ref().is_none_or(|re| re.is_match(body))
+                        && all(&r.attributes, &record.attributes)
+                        && all(&r.resource, resource)
+                })
+            }
+            Item::Metric(resource, metric) => self.metrics.iter().any(|r| {
+                r.name.as_ref().is_none_or(|n| *n == metric.name)
+                    && r.name_regex
+                        .as_ref()
+                        .is_none_or(|re| re.is_match(&metric.name))
+                    && all(&r.resource, resource)
+            }),
+        }
+    }
+}
