@@ -180,6 +180,19 @@ pub enum ProcessorConfig {
     Redaction(RedactionConfig),
     Filter(FilterConfig),
     ProbabilisticSampler(SamplerConfig),
+    RateLimiting(RateLimitConfig),
+}
+
+/// `rate_limiting`: at most `spans_per_second` per service, with a burst.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub spans_per_second: f64,
+    /// Spans a quiet service may send at once (default: one second's worth).
+    #[serde(default)]
+    pub burst: Option<f64>,
+    #[serde(default)]
+    pub keep_errors: bool,
 }
 
 /// `filter`: items matching any rule are dropped (and counted). A rule

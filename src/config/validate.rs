@@ -20,6 +20,7 @@ const PROCESSOR_KINDS: &[&str] = &[
     "redaction",
     "filter",
     "probabilistic_sampler",
+    "rate_limiting",
 ];
 const EXPORTER_KINDS: &[&str] = &[
     "ignis",
@@ -227,6 +228,16 @@ fn processor(kind: &str, node: &Located<Node>) -> Result<ProcessorConfig, DeErro
                 ));
             }
             ProcessorConfig::ProbabilisticSampler(config)
+        }
+        "rate_limiting" => {
+            let config: RateLimitConfig = from_node(node)?;
+            if config.spans_per_second <= 0.0 || config.burst.is_some_and(|b| b < 1.0) {
+                return Err(err_at(
+                    node.pos,
+                    "spans_per_second must be more than 0 and burst at least 1",
+                ));
+            }
+            ProcessorConfig::RateLimiting(config)
         }
         other => {
             return Err(err_at(

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod filter;
+pub mod rate_limit;
 pub mod redaction;
 pub mod resource_detection;
 pub mod retain;
@@ -19,6 +20,7 @@ pub enum Processor {
     Redaction(Box<redaction::Redaction>),
     Filter(Box<filter::Filter>),
     Sampler(sampler::Sampler),
+    RateLimit(rate_limit::RateLimiter),
 }
 
 impl Processor {
@@ -49,6 +51,9 @@ impl Processor {
             ProcessorConfig::ProbabilisticSampler(c) => {
                 Processor::Sampler(sampler::Sampler::new(c, registry, name))
             }
+            ProcessorConfig::RateLimiting(c) => {
+                Processor::RateLimit(rate_limit::RateLimiter::new(c, registry, name))
+            }
         }))
     }
 
@@ -59,6 +64,7 @@ impl Processor {
             Processor::Redaction(p) => p.apply(request),
             Processor::Filter(p) => p.apply(request),
             Processor::Sampler(p) => p.apply(request),
+            Processor::RateLimit(p) => p.apply(request),
         }
     }
 }

@@ -1,0 +1,139 @@
+//! `rate_limiting`: at most `spans_per_second` spans per service (by the
+//! resource's `service.name`), with a burst; the rest is counted as
+//! `sampled`. A token bucket per service, refilled continuously.
+
+use super::retain::Item;
+use crate::admin::metrics::{Counter, Registry};
+use crate::config::RateLimitConfig;
+use crate::proto::common::v1::any_value::Value;
+use crate::signal::Signal;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Services tracked at most; past this, new services share one bucket.
+const MAX_SERVICES: usize = 1000;
+
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    keep_errors: bool,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    dropped: Counter,
+}
+
+impl RateLimiter {
+    pub fn new(config: &RateLimitConfig, registry: &Registry, name: &str) -> Self {
+        RateLimiter {
+            rate: config.spans_per_second,
+            burst: config.burst.unwrap_or(config.spans_per_second).max(1.0),
+            keep_errors: config.keep_errors,
+            buckets: Mutex::new(HashMap::new()),
+            dropped: registry.counter(
+                "ignis_processor_dropped_items",
+                &[
+                    ("processor", name),
+                    ("signal", "traces"),
+                    ("reason", "sampled"),
+                ],
+            ),
+        }
+    }
+
+    pub fn apply<S: Signal>(&self, request: &mut S) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let dropped = request.retain_items(&mut |item| {
+            let Item::Span(resource, span) = item else {
+                return true;
+            };
+            if self.keep_errors && span.status.as_ref().is_some_and(|s| s.code == 2) {
+                return true;
+            }
+            let service = resource
+                .iter()
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .unwrap_or("");
+            let key = if buckets.len() < MAX_SERVICES || buckets.contains_key(service) {
+                service
+            } else {
+                "<other>"
+            };
+            let (tokens, last) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
+            *tokens =
+                (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+            *last = now;
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                true
+            } else {
+                false
+            }
+        });
+        self.dropped.add(dropped as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::common::v1::{AnyValue, KeyValue};
+    use crate::proto::resource::v1::Resource;
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use crate::signal::Traces;
+
+    fn request(service: &str, spans: usize) -> Traces {
+        Traces {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(Value::StringValue(service.into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span::default(); spans],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn each_service_gets_its_burst_then_its_rate() {
+        let config = RateLimitConfig {
+            spans_per_second: 100.0,
+            burst: Some(50.0),
+            keep_errors: false,
+        };
+        let registry = Registry::default();
+        let limiter = RateLimiter::new(&config, &registry, "rl");
+        let mut a = request("checkout", 80);
+        limiter.apply(&mut a);
+        assert_eq!(a.item_count(), 50, "the burst");
+        let mut b = request("payments", 10);
+        limiter.apply(&mut b);
+        assert_eq!(b.item_count(), 10, "another service has its own bucket");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut c = request("checkout", 80);
+        limiter.apply(&mut c);
+        assert!(
+            (9..=13).contains(&c.item_count()),
+            "about 100/s × 0.1 s: {}",
+            c.item_count()
+        );
+        assert_eq!(
+            registry.total("ignis_processor_dropped_items", &[]) as usize,
+            30 + 80 - c.item_count()
+        );
+    }
+}
