@@ -69,6 +69,11 @@ pub trait Signal:
     /// Items the server rejected, with its message.
     fn rejected(response: &Self::Response) -> Option<(i64, String)>;
 
+    /// This request as traces, for processors that derive from spans.
+    fn as_traces(&self) -> Option<&Traces> {
+        None
+    }
+
     /// Counted items in the whole request.
     fn item_count(&self) -> usize {
         self.resources()
@@ -131,6 +136,9 @@ impl Signal for Traces {
 
     fn weight(_: &Span) -> usize {
         1
+    }
+    fn as_traces(&self) -> Option<&Traces> {
+        Some(self)
     }
     fn rejected(response: &Self::Response) -> Option<(i64, String)> {
         let p: &ExportTracePartialSuccess = response.partial_success.as_ref()?;

@@ -169,3 +169,67 @@ service:
     assert!(agent.metrics.total("ignis_redacted_values", &[]) >= 5);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_metrics_flow_into_the_metrics_pipeline() {
+    use common::client::{grpc_export, spans};
+    use ignis_agent::proto::metrics::v1::metric::Data;
+    use ignis_agent::signal::Metrics;
+    use prost::Message;
+
+    let sink = Sink::start().await;
+    let agent = start_agent(&format!(
+        r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
+processors:
+  memory_limiter: {{ limit_mib: 4096 }}
+  span_metrics: {{ interval: 100ms }}
+  filter: {{ spans: [{{ name_regex: "^span [0-4]$" }}] }}
+exporters:
+  otlp_grpc:
+    endpoint: http://{}
+    batch: {{ flush_timeout: 20ms }}
+service:
+  admin: {{ endpoint: "127.0.0.1:0" }}
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [memory_limiter, span_metrics, filter], exporters: [otlp_grpc] }}
+    metrics: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
+"#,
+        sink.grpc
+    ))
+    .await;
+    grpc_export::<Traces>(
+        addr(&agent, "otlp/grpc"),
+        spans(0, 10).encode_to_vec().into(),
+        None,
+    )
+    .await
+    .unwrap();
+    let state = sink.state.clone();
+    // The filter runs after span_metrics: 5 spans delivered, 10 counted.
+    assert!(
+        wait_until(Duration::from_secs(5), || state.items::<Traces>() == 5
+            && state.items::<Metrics>() > 0)
+        .await
+    );
+    let metrics = state.requests::<Metrics>();
+    let calls = metrics
+        .iter()
+        .flat_map(|m| &m.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .find(|m| m.name == "traces.span.metrics.calls")
+        .expect("calls metric");
+    let Some(Data::Sum(sum)) = &calls.data else {
+        panic!("a sum")
+    };
+    assert_eq!(sum.data_points.len(), 10, "one series per span name");
+    assert_eq!(
+        agent
+            .metrics
+            .total("ignis_processor_dropped_items", &[("reason", "filtered")]),
+        5
+    );
+    agent.shutdown().await;
+}

@@ -181,6 +181,36 @@ pub enum ProcessorConfig {
     Filter(FilterConfig),
     ProbabilisticSampler(SamplerConfig),
     RateLimiting(RateLimitConfig),
+    SpanMetrics(SpanMetricsConfig),
+}
+
+/// `span_metrics` (in a traces pipeline): calls, errors and a duration
+/// histogram per service, span name, kind and status; GenAI token usage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanMetricsConfig {
+    pub interval: Dur,
+    /// The metrics pipeline that receives the derived metrics (default: all).
+    pub metrics_pipeline: Option<String>,
+    pub histogram_buckets_ms: Vec<f64>,
+    /// Series kept; more are counted in one overflow series.
+    pub max_series: usize,
+    /// Token sums from `gen_ai.usage.*_tokens` per system and model.
+    pub gen_ai: bool,
+}
+
+impl Default for SpanMetricsConfig {
+    fn default() -> Self {
+        SpanMetricsConfig {
+            interval: Dur(Duration::from_secs(15)),
+            metrics_pipeline: None,
+            histogram_buckets_ms: vec![
+                2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+            ],
+            max_series: 1000,
+            gen_ai: true,
+        }
+    }
 }
 
 /// `rate_limiting`: at most `spans_per_second` per service, with a burst.

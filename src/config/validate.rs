@@ -21,6 +21,7 @@ const PROCESSOR_KINDS: &[&str] = &[
     "filter",
     "probabilistic_sampler",
     "rate_limiting",
+    "span_metrics",
 ];
 const EXPORTER_KINDS: &[&str] = &[
     "ignis",
@@ -238,6 +239,17 @@ fn processor(kind: &str, node: &Located<Node>) -> Result<ProcessorConfig, DeErro
                 ));
             }
             ProcessorConfig::RateLimiting(config)
+        }
+        "span_metrics" => {
+            let config: SpanMetricsConfig = read(node)?;
+            let sorted = config.histogram_buckets_ms.windows(2).all(|w| w[0] < w[1]);
+            if config.interval.0.is_zero() || config.max_series == 0 || !sorted {
+                return Err(err_at(
+                    node.pos,
+                    "span_metrics needs interval > 0, max_series > 0 and increasing histogram_buckets_ms",
+                ));
+            }
+            ProcessorConfig::SpanMetrics(config)
         }
         other => {
             return Err(err_at(

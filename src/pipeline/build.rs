@@ -6,7 +6,7 @@ use super::{Fanout, Pipeline, QueueHandle};
 use crate::admin::metrics::Registry;
 use crate::admin::{self, server::AdminState};
 use crate::config::IgnisProtocol;
-use crate::config::{ComponentId, Config, ExporterConfig, ReceiverConfig};
+use crate::config::{ComponentId, Config, ExporterConfig, ProcessorConfig, ReceiverConfig};
 use crate::config::{FsyncPolicy, Storage};
 use crate::exporters::auth::Auth;
 use crate::exporters::debug::DebugTransport;
@@ -53,6 +53,8 @@ pub struct Agent {
     closers: Vec<Box<dyn Fn() + Send + Sync>>,
     /// Tasks that live as long as the agent (memory sampling, syncing).
     background: Vec<JoinHandle<()>>,
+    /// Derived-metrics emitters, flushed once more at shutdown.
+    emitters: Vec<Emitter>,
     /// Run after the senders stop: persist disk queue checkpoints.
     finishers: Vec<Box<dyn Fn() + Send + Sync>>,
     senders: Vec<JoinHandle<()>>,
@@ -86,6 +88,7 @@ impl Agent {
             receivers: Vec::new(),
             closers: Vec::new(),
             background: Vec::new(),
+            emitters: Vec::new(),
             finishers: Vec::new(),
             senders: Vec::new(),
             hard_stop,
@@ -117,6 +120,51 @@ impl Agent {
         let traces = agent.signal_graph::<Traces>(config, &processors, &hard_stop_rx)?;
         let metrics_graph = agent.signal_graph::<Metrics>(config, &processors, &hard_stop_rx)?;
         let logs = agent.signal_graph::<Logs>(config, &processors, &hard_stop_rx)?;
+
+        // span_metrics: derived metrics flow into the metrics pipelines.
+        for (id, processor) in &config.processors {
+            let ProcessorConfig::SpanMetrics(settings) = processor else {
+                continue;
+            };
+            let Some(Some(built)) = processors.get(id) else {
+                continue;
+            };
+            let targets: Vec<_> = metrics_graph
+                .pipelines
+                .iter()
+                .filter(|(_, p)| {
+                    settings
+                        .metrics_pipeline
+                        .as_ref()
+                        .is_none_or(|name| *name == p.name)
+                })
+                .map(|(_, p)| Arc::clone(p))
+                .collect();
+            if targets.is_empty() {
+                tracing::warn!(processor = %id, "span_metrics has no metrics pipeline to send to");
+                continue;
+            }
+            let fanout = Arc::new(Fanout::new(
+                targets,
+                Arc::clone(&limiter),
+                &metrics,
+                &id.to_string(),
+                "internal",
+            ));
+            let emitter = Emitter {
+                processor: Arc::clone(built),
+                fanout,
+            };
+            let periodic = emitter.clone();
+            let interval = settings.interval.0;
+            agent.background.push(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    periodic.emit().await;
+                }
+            }));
+            agent.emitters.push(emitter);
+        }
 
         agent.start_admin(config).await?;
         for (id, receiver) in &config.receivers {
@@ -448,6 +496,9 @@ impl Agent {
             // In-flight requests finish, so what they were acknowledged for is queued.
             let _ = tokio::time::timeout_at(deadline, receiver).await;
         }
+        for emitter in &self.emitters {
+            emitter.emit().await;
+        }
         for close in &self.closers {
             close();
         }
@@ -473,6 +524,29 @@ impl Agent {
             task.abort();
         }
         ShutdownReport { drained }
+    }
+}
+
+/// Sends a span_metrics processor's cumulative metrics into metrics pipelines.
+#[derive(Clone)]
+struct Emitter {
+    processor: Arc<Processor>,
+    fanout: Arc<Fanout<Metrics>>,
+}
+
+impl Emitter {
+    async fn emit(&self) {
+        let Processor::SpanMetrics(span_metrics) = &*self.processor else {
+            return;
+        };
+        let Some(snapshot) = span_metrics.snapshot() else {
+            return;
+        };
+        let encoded = prost::Message::encode_to_vec(&snapshot).into();
+        // Cumulative: a refused snapshot is superseded by the next one.
+        if let Err(e) = self.fanout.consume(encoded, snapshot).await {
+            tracing::warn!(error = %e, "span_metrics could not queue its metrics; the next interval carries them");
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod redaction;
 pub mod resource_detection;
 pub mod retain;
 pub mod sampler;
+pub mod span_metrics;
 pub mod walk;
 
 use crate::admin::metrics::Registry;
@@ -21,6 +22,7 @@ pub enum Processor {
     Filter(Box<filter::Filter>),
     Sampler(sampler::Sampler),
     RateLimit(rate_limit::RateLimiter),
+    SpanMetrics(Box<span_metrics::SpanMetrics>),
 }
 
 impl Processor {
@@ -54,6 +56,9 @@ impl Processor {
             ProcessorConfig::RateLimiting(c) => {
                 Processor::RateLimit(rate_limit::RateLimiter::new(c, registry, name))
             }
+            ProcessorConfig::SpanMetrics(c) => {
+                Processor::SpanMetrics(Box::new(span_metrics::SpanMetrics::new(c)))
+            }
         }))
     }
 
@@ -65,6 +70,11 @@ impl Processor {
             Processor::Filter(p) => p.apply(request),
             Processor::Sampler(p) => p.apply(request),
             Processor::RateLimit(p) => p.apply(request),
+            Processor::SpanMetrics(p) => {
+                if let Some(traces) = request.as_traces() {
+                    p.record(traces);
+                }
+            }
         }
     }
 }

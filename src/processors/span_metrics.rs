@@ -1,0 +1,438 @@
+//! `span_metrics`: derived signals operators asked for. From the spans that
+//! pass through, request count, error count and a duration histogram per
+//! service.name, span name, kind and status code; and from GenAI spans
+//! (`gen_ai.*` semantic conventions) token usage per system and model.
+//! Emitted as cumulative OTLP metrics into the metrics pipelines every
+//! `interval`. Series are capped at `max_series`; the rest is counted in an
+//! overflow series (`otel.metric.overflow: true`).
+
+use crate::config::SpanMetricsConfig;
+use crate::proto::common::v1::any_value::Value;
+use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use crate::proto::metrics::v1::{
+    metric::Data, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::Span;
+use crate::signal::{Metrics, Traces};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    service: String,
+    name: String,
+    kind: i32,
+    status: i32,
+}
+
+#[derive(Default)]
+struct Series {
+    calls: u64,
+    errors: u64,
+    buckets: Vec<u64>,
+    sum_ms: f64,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    service: String,
+    system: String,
+    model: String,
+    kind: &'static str,
+}
+
+pub struct SpanMetrics {
+    bounds_ms: Vec<f64>,
+    max_series: usize,
+    gen_ai: bool,
+    start_unix_nano: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    series: HashMap<SeriesKey, Series>,
+    tokens: HashMap<TokenKey, i64>,
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn string_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?
+    {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn int_attr(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?
+    {
+        Value::IntValue(i) => Some(*i),
+        Value::DoubleValue(d) => Some(*d as i64),
+        _ => None,
+    }
+}
+
+fn kv(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+const OVERFLOW: &str = "otel.metric.overflow";
+
+impl SpanMetrics {
+    pub fn new(config: &SpanMetricsConfig) -> Self {
+        SpanMetrics {
+            bounds_ms: config.histogram_buckets_ms.clone(),
+            max_series: config.max_series,
+            gen_ai: config.gen_ai,
+            start_unix_nano: now_nanos(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Counts the spans of a request; the request passes unchanged.
+    pub fn record(&self, traces: &Traces) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for rs in &traces.resource_spans {
+            let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            let service = string_attr(resource, "service.name").unwrap_or("unknown_service");
+            for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                self.record_span(&mut state, service, span);
+            }
+        }
+    }
+
+    fn record_span(&self, state: &mut State, service: &str, span: &Span) {
+        let status = span.status.as_ref().map_or(0, |s| s.code);
+        let mut key = SeriesKey {
+            service: service.to_owned(),
+            name: span.name.clone(),
+            kind: span.kind,
+            status,
+        };
+        if !state.series.contains_key(&key) && state.series.len() >= self.max_series {
+            key = SeriesKey {
+                service: service.to_owned(),
+                name: OVERFLOW.into(),
+                kind: 0,
+                status: 0,
+            };
+        }
+        let series = state.series.entry(key).or_insert_with(|| Series {
+            buckets: vec![0; self.bounds_ms.len() + 1],
+            ..Series::default()
+        });
+        let duration_ms = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano) as f64
+            / 1e6;
+        series.calls += 1;
+        series.errors += u64::from(status == 2);
+        series.sum_ms += duration_ms;
+        let bucket = self
+            .bounds_ms
+            .iter()
+            .position(|b| duration_ms <= *b)
+            .unwrap_or(self.bounds_ms.len());
+        series.buckets[bucket] += 1;
+        if !self.gen_ai {
+            return;
+        }
+        let (Some(system), model) = (
+            string_attr(&span.attributes, "gen_ai.system")
+                .or_else(|| string_attr(&span.attributes, "gen_ai.provider.name")),
+            string_attr(&span.attributes, "gen_ai.request.model").unwrap_or(""),
+        ) else {
+            return;
+        };
+        for (kind, attribute) in [
+            ("input", "gen_ai.usage.input_tokens"),
+            ("output", "gen_ai.usage.output_tokens"),
+        ] {
+            if let Some(tokens) = int_attr(&span.attributes, attribute) {
+                let key = TokenKey {
+                    service: service.to_owned(),
+                    system: system.to_owned(),
+                    model: model.to_owned(),
+                    kind,
+                };
+                if state.tokens.contains_key(&key) || state.tokens.len() < self.max_series {
+                    *state.tokens.entry(key).or_default() += tokens;
+                }
+            }
+        }
+    }
+
+    /// The cumulative metrics so far, one resource per service; `None` when
+    /// no span has been seen.
+    pub fn snapshot(&self) -> Option<Metrics> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.series.is_empty() && state.tokens.is_empty() {
+            return None;
+        }
+        let now = now_nanos();
+        let mut by_service: HashMap<&str, Vec<Metric>> = HashMap::new();
+        let cumulative = AggregationTemporality::Cumulative as i32;
+        let attributes = |key: &SeriesKey| {
+            if key.name == OVERFLOW {
+                return vec![kv(OVERFLOW, Value::BoolValue(true))];
+            }
+            vec![
+                kv("span.name", Value::StringValue(key.name.clone())),
+                kv("span.kind", Value::IntValue(key.kind as i64)),
+                kv("status.code", Value::IntValue(key.status as i64)),
+            ]
+        };
+        let point = |key: &SeriesKey, value: u64| NumberDataPoint {
+            attributes: attributes(key),
+            start_time_unix_nano: self.start_unix_nano,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsInt(value as i64)),
+            ..Default::default()
+        };
+        let sum = |name: &str, unit: &str, points: Vec<NumberDataPoint>| Metric {
+            name: name.into(),
+            unit: unit.into(),
+            data: Some(Data::Sum(Sum {
+                data_points: points,
+                aggregation_temporality: cumulative,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        let mut services: Vec<&str> = state.series.keys().map(|k| k.service.as_str()).collect();
+        services.extend(state.tokens.keys().map(|k| k.service.as_str()));
+        services.sort_unstable();
+        services.dedup();
+        for service in services {
+            let series: Vec<(&SeriesKey, &Series)> = state
+                .series
+                .iter()
+                .filter(|(k, _)| k.service == service)
+                .collect();
+            let metrics = by_service.entry(service).or_default();
+            if !series.is_empty() {
+                metrics.push(sum(
+                    "traces.span.metrics.calls",
+                    "{call}",
+                    series.iter().map(|(k, s)| point(k, s.calls)).collect(),
+                ));
+                metrics.push(sum(
+                    "traces.span.metrics.errors",
+                    "{call}",
+                    series.iter().map(|(k, s)| point(k, s.errors)).collect(),
+                ));
+                metrics.push(Metric {
+                    name: "traces.span.metrics.duration".into(),
+                    unit: "ms".into(),
+                    data: Some(Data::Histogram(Histogram {
+                        aggregation_temporality: cumulative,
+                        data_points: series
+                            .iter()
+                            .map(|(k, s)| HistogramDataPoint {
+                                attributes: attributes(k),
+                                start_time_unix_nano: self.start_unix_nano,
+                                time_unix_nano: now,
+                                count: s.calls,
+                                sum: Some(s.sum_ms),
+                                bucket_counts: s.buckets.clone(),
+                                explicit_bounds: self.bounds_ms.clone(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    })),
+                    ..Default::default()
+                });
+            }
+            let tokens: Vec<NumberDataPoint> = state
+                .tokens
+                .iter()
+                .filter(|(k, _)| k.service == service)
+                .map(|(k, total)| NumberDataPoint {
+                    attributes: vec![
+                        kv("gen_ai.system", Value::StringValue(k.system.clone())),
+                        kv("gen_ai.request.model", Value::StringValue(k.model.clone())),
+                        kv("gen_ai.token.type", Value::StringValue(k.kind.into())),
+                    ],
+                    start_time_unix_nano: self.start_unix_nano,
+                    time_unix_nano: now,
+                    value: Some(number_data_point::Value::AsInt(*total)),
+                    ..Default::default()
+                })
+                .collect();
+            if !tokens.is_empty() {
+                metrics.push(sum("gen_ai.usage.tokens", "{token}", tokens));
+            }
+        }
+        let mut out = Metrics::default();
+        for (service, metrics) in by_service {
+            out.resource_metrics.push(ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", Value::StringValue(service.into()))],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "ignis-agent/span_metrics".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Status};
+
+    fn span(name: &str, ms: u64, status: i32, attributes: Vec<KeyValue>) -> Span {
+        Span {
+            name: name.into(),
+            kind: 2,
+            start_time_unix_nano: 1_000_000_000,
+            end_time_unix_nano: 1_000_000_000 + ms * 1_000_000,
+            status: Some(Status {
+                code: status,
+                message: String::new(),
+            }),
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    fn traces(service: &str, spans: Vec<Span>) -> Traces {
+        Traces {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", Value::StringValue(service.into()))],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn find<'a>(m: &'a Metrics, name: &str) -> &'a Metric {
+        m.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .find(|x| x.name == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn counts_errors_durations_and_tokens() {
+        let config = SpanMetricsConfig {
+            histogram_buckets_ms: vec![10.0, 100.0],
+            max_series: 2,
+            ..SpanMetricsConfig::default()
+        };
+        let sm = SpanMetrics::new(&config);
+        let tokens = |model: &str, input: i64, output: i64| {
+            vec![
+                kv("gen_ai.system", Value::StringValue("openai".into())),
+                kv("gen_ai.request.model", Value::StringValue(model.into())),
+                kv("gen_ai.usage.input_tokens", Value::IntValue(input)),
+                kv("gen_ai.usage.output_tokens", Value::IntValue(output)),
+            ]
+        };
+        sm.record(&traces(
+            "chat",
+            vec![
+                span("GET /a", 5, 0, vec![]),
+                span("GET /a", 50, 0, vec![]),
+                span("GET /a", 500, 0, vec![]),
+                span("chat gpt-4o", 1200, 2, tokens("gpt-4o", 100, 20)),
+                span("chat gpt-4o", 800, 2, tokens("gpt-4o", 50, 10)),
+                span("GET /b", 1, 0, vec![]), // a third series: over max_series
+            ],
+        ));
+        let m = sm.snapshot().unwrap();
+        let Some(Data::Sum(calls)) = &find(&m, "traces.span.metrics.calls").data else {
+            panic!()
+        };
+        let value = |p: &NumberDataPoint| match p.value {
+            Some(number_data_point::Value::AsInt(v)) => v,
+            _ => panic!(),
+        };
+        let by_name = |points: &[NumberDataPoint], name: &str| {
+            points
+                .iter()
+                .find(|p| {
+                    string_attr(&p.attributes, "span.name") == Some(name)
+                        || (name == OVERFLOW && p.attributes[0].key == OVERFLOW)
+                })
+                .map(value)
+        };
+        assert_eq!(by_name(&calls.data_points, "GET /a"), Some(3));
+        assert_eq!(by_name(&calls.data_points, "chat gpt-4o"), Some(2));
+        assert_eq!(by_name(&calls.data_points, OVERFLOW), Some(1));
+        let Some(Data::Sum(errors)) = &find(&m, "traces.span.metrics.errors").data else {
+            panic!()
+        };
+        assert_eq!(by_name(&errors.data_points, "chat gpt-4o"), Some(2));
+        assert_eq!(by_name(&errors.data_points, "GET /a"), Some(0));
+        let Some(Data::Histogram(h)) = &find(&m, "traces.span.metrics.duration").data else {
+            panic!()
+        };
+        let a = h
+            .data_points
+            .iter()
+            .find(|p| string_attr(&p.attributes, "span.name") == Some("GET /a"))
+            .unwrap();
+        assert_eq!(a.bucket_counts, vec![1, 1, 1]);
+        assert_eq!(a.count, 3);
+        assert_eq!(a.sum, Some(555.0));
+        let Some(Data::Sum(tokens)) = &find(&m, "gen_ai.usage.tokens").data else {
+            panic!()
+        };
+        let total = |kind: &str| {
+            tokens
+                .data_points
+                .iter()
+                .find(|p| string_attr(&p.attributes, "gen_ai.token.type") == Some(kind))
+                .map(value)
+        };
+        assert_eq!(total("input"), Some(150));
+        assert_eq!(total("output"), Some(30));
+        assert_eq!(
+            m.resource_metrics[0].resource.as_ref().unwrap().attributes[0].key,
+            "service.name"
+        );
+    }
+}
