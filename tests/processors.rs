@@ -54,6 +54,10 @@ processors:
   attributes:
     actions: [{{ key: http.url, action: extract, pattern: "^https?://(?P<url_host>[^/]+)" }}]
   redaction: {{}}
+  filter: {{ spans: [{{ name: "GET /healthz" }}] }}
+  probabilistic_sampler: {{ sampling_percentage: 100 }}
+  rate_limiting: {{ spans_per_second: 1000 }}
+  span_metrics: {{ interval: 1h }}
 exporters:
   otlp_grpc:
     endpoint: http://{}
@@ -61,7 +65,8 @@ exporters:
 service:
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
-    traces: {{ receivers: [otlp], processors: [memory_limiter, resource_detection, resource, attributes, redaction], exporters: [otlp_grpc] }}
+    # Every processor in one pipeline.
+    traces: {{ receivers: [otlp], processors: [memory_limiter, resource_detection, resource, attributes, filter, probabilistic_sampler, rate_limiting, span_metrics, redaction], exporters: [otlp_grpc] }}
     logs: {{ receivers: [otlp], processors: [resource_detection, redaction], exporters: [otlp_grpc] }}
 "#,
         sink.grpc
@@ -93,6 +98,7 @@ service:
             vec![OtelKeyValue::new("auth", "Bearer abcdefghijklmnop")],
         );
         span.end();
+        tracer.start("GET /healthz").end();
         provider.shutdown().unwrap();
 
         let exporter = opentelemetry_otlp::LogExporter::builder()
@@ -130,6 +136,12 @@ service:
     assert!(get(resource, "host.name").is_some());
 
     let span = &rs.scope_spans[0].spans[0];
+    assert_eq!(span.name, "POST /pay", "the health check was filtered");
+    assert!(
+        span.trace_state.contains("ot=th:0"),
+        "sampled at 100%: {}",
+        span.trace_state
+    );
     let everything = format!("{traces:?}");
     for secret in [
         "jane.doe@example.com",

@@ -325,3 +325,68 @@ fn hashing_is_keyed_and_consistent() {
     assert!(run(&a).starts_with("user <email:"), "{}", run(&a));
     assert!(registry.total("ignis_redacted_values", &[("rule", "email")]) > 0);
 }
+
+#[test]
+fn summaries_count_and_name_only_when_asked_and_allowed_keys_keep_only_those() {
+    use ignis_agent::config::RedactionSummary;
+    let registry = Registry::default();
+    let run = |config: RedactionConfig| {
+        let r = Redaction::new(&config, &registry, "r").unwrap();
+        let mut t = traces("bob@example.com");
+        let span = &mut t.resource_spans[0].scope_spans[0].spans[0];
+        span.attributes.push(string("password", "x"));
+        span.attributes.push(string("http.route", "/pay"));
+        r.apply(&mut t);
+        t.resource_spans
+            .swap_remove(0)
+            .scope_spans
+            .swap_remove(0)
+            .spans
+            .swap_remove(0)
+            .attributes
+    };
+    let keys = |attrs: &[KeyValue]| attrs.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>();
+
+    let plain = run(RedactionConfig::default());
+    assert!(
+        !keys(&plain).iter().any(|k| k.starts_with("redaction.")),
+        "no summary by default"
+    );
+
+    let counted = run(RedactionConfig {
+        summary: RedactionSummary::Count,
+        ..RedactionConfig::default()
+    });
+    let count = counted
+        .iter()
+        .find(|kv| kv.key == "redaction.redacted.count")
+        .unwrap();
+    // msg (email), ctx (nested email), password.
+    assert_eq!(
+        count.value.as_ref().unwrap().value,
+        Some(Value::IntValue(3))
+    );
+    assert!(!keys(&counted).contains(&"redaction.redacted.keys".to_string()));
+
+    let named = run(RedactionConfig {
+        summary: RedactionSummary::Names,
+        ..RedactionConfig::default()
+    });
+    let names = format!(
+        "{:?}",
+        named
+            .iter()
+            .find(|kv| kv.key == "redaction.redacted.keys")
+            .unwrap()
+    );
+    assert!(
+        names.contains("password") && names.contains("msg"),
+        "{names}"
+    );
+
+    let allowed = run(RedactionConfig {
+        allowed_keys: vec!["http.route".into()],
+        ..RedactionConfig::default()
+    });
+    assert_eq!(keys(&allowed), vec!["http.route"]);
+}

@@ -427,6 +427,19 @@ pub struct RedactionConfig {
     pub custom: Vec<CustomDetector>,
     /// The HMAC-SHA256 key for `hash`: at least 16 bytes, from a secret.
     pub hash_key: Option<String>,
+    /// Summary attributes on items that had something redacted.
+    pub summary: RedactionSummary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactionSummary {
+    #[default]
+    None,
+    /// `redaction.redacted.count`.
+    Count,
+    /// The count and `redaction.redacted.keys` (the attribute keys).
+    Names,
 }
 
 impl Default for RedactionConfig {
@@ -442,6 +455,7 @@ impl Default for RedactionConfig {
             allowed_keys: Vec::new(),
             custom: Vec::new(),
             hash_key: None,
+            summary: RedactionSummary::None,
         }
     }
 }

@@ -11,9 +11,9 @@ mod keys;
 
 use super::walk::{Place, Visitor, Walk};
 use crate::admin::metrics::{Counter, Registry};
-use crate::config::{RedactAction, RedactionConfig};
+use crate::config::{RedactAction, RedactionConfig, RedactionSummary};
 use crate::proto::common::v1::any_value::Value;
-use crate::proto::common::v1::{AnyValue, KeyValue};
+use crate::proto::common::v1::{AnyValue, ArrayValue, KeyValue};
 use hmac::{Hmac, Mac};
 use regex::{Regex, RegexSet};
 use sha2::Sha256;
@@ -39,6 +39,7 @@ pub struct Redaction {
     allowed: Option<HashSet<String>>,
     disallowed_count: Counter,
     hash_key: Option<Vec<u8>>,
+    summary: RedactionSummary,
 }
 
 impl Redaction {
@@ -92,6 +93,7 @@ impl Redaction {
                 .then(|| config.allowed_keys.iter().cloned().collect()),
             disallowed_count: counter("not_allowed_key"),
             hash_key: config.hash_key.as_ref().map(|k| k.as_bytes().to_vec()),
+            summary: config.summary,
         })
     }
 
@@ -146,35 +148,45 @@ impl Redaction {
         changed.then(|| (out.into_owned(), drop))
     }
 
-    /// Redacts a value in place; false when the attribute holding it must go.
-    fn value(&self, value: &mut AnyValue) -> bool {
+    /// Redacts a value in place: whether to keep the attribute holding
+    /// it, and whether anything was redacted.
+    fn value(&self, value: &mut AnyValue) -> (bool, bool) {
         match &mut value.value {
             Some(Value::StringValue(text)) => match self.scan(text) {
-                Some((_, true)) => false,
+                Some((_, true)) => (false, true),
                 Some((redacted, false)) => {
                     *text = redacted;
-                    true
+                    (true, true)
                 }
-                None => true,
+                None => (true, false),
             },
             Some(Value::ArrayValue(array)) => {
-                array.values.retain_mut(|v| self.value(v));
-                true
+                let mut changed = false;
+                array.values.retain_mut(|v| {
+                    let (keep, redacted) = self.value(v);
+                    changed |= redacted;
+                    keep
+                });
+                (true, changed)
             }
+            // Nested keys are checked against the blocked list, not the allowed one.
             Some(Value::KvlistValue(list)) => {
-                self.attributes(&mut list.values, true);
-                true
+                (true, !self.attributes(&mut list.values, false).is_empty())
             }
-            _ => true,
+            _ => (true, false),
         }
     }
 
-    fn attributes(&self, attributes: &mut Vec<KeyValue>, item: bool) {
+    /// Redacts a list of attributes; returns the keys whose values were
+    /// redacted or dropped.
+    fn attributes(&self, attributes: &mut Vec<KeyValue>, item: bool) -> Vec<String> {
+        let mut redacted = Vec::new();
         attributes.retain_mut(|kv| {
             if item {
                 if let Some(allowed) = &self.allowed {
                     if !allowed.contains(&kv.key) {
                         self.disallowed_count.add(1);
+                        redacted.push(kv.key.clone());
                         return false;
                     }
                 }
@@ -184,6 +196,7 @@ impl Redaction {
                 let Some(value) = kv.value.as_mut() else {
                     return true;
                 };
+                redacted.push(kv.key.clone());
                 return match self.blocked_action {
                     RedactAction::Drop => false,
                     action => {
@@ -194,8 +207,45 @@ impl Redaction {
                     }
                 };
             }
-            kv.value.as_mut().is_none_or(|v| self.value(v))
+            let Some(value) = kv.value.as_mut() else {
+                return true;
+            };
+            let (keep, changed) = self.value(value);
+            if changed {
+                redacted.push(kv.key.clone());
+            }
+            keep
         });
+        redacted
+    }
+
+    /// Adds the summary attributes an item carries when asked for.
+    fn summarize(&self, attributes: &mut Vec<KeyValue>, redacted: Vec<String>) {
+        if redacted.is_empty() || self.summary == RedactionSummary::None {
+            return;
+        }
+        attributes.push(KeyValue {
+            key: "redaction.redacted.count".into(),
+            value: Some(AnyValue {
+                value: Some(Value::IntValue(redacted.len() as i64)),
+            }),
+            ..Default::default()
+        });
+        if self.summary == RedactionSummary::Names {
+            let names = redacted
+                .into_iter()
+                .map(|k| AnyValue {
+                    value: Some(Value::StringValue(k)),
+                })
+                .collect();
+            attributes.push(KeyValue {
+                key: "redaction.redacted.keys".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::ArrayValue(ArrayValue { values: names })),
+                }),
+                ..Default::default()
+            });
+        }
     }
 }
 
@@ -213,7 +263,10 @@ struct RedactVisitor<'a>(&'a Redaction);
 
 impl Visitor for RedactVisitor<'_> {
     fn attributes(&mut self, place: Place, attributes: &mut Vec<KeyValue>) {
-        self.0.attributes(attributes, place.is_item());
+        let redacted = self.0.attributes(attributes, place.is_item());
+        if place.is_item() {
+            self.0.summarize(attributes, redacted);
+        }
     }
 
     fn text(&mut self, _place: Place, text: &mut String) {
@@ -224,7 +277,7 @@ impl Visitor for RedactVisitor<'_> {
     }
 
     fn body(&mut self, body: &mut AnyValue) {
-        if !self.0.value(body) {
+        if !self.0.value(body).0 {
             body.value = Some(Value::StringValue("<redacted>".into()));
         }
     }
