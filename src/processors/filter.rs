@@ -2,7 +2,8 @@
 //! with reason `filtered`. Typical rules: health-check spans, debug logs.
 
 use super::retain::Item;
-use crate::admin::metrics::{Counter, Registry};
+use super::Dropped;
+use crate::admin::metrics::Registry;
 use crate::config::{AttributeCondition, FilterConfig, SpanKindName, StatusName};
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::KeyValue;
@@ -110,7 +111,7 @@ pub struct Filter {
     metrics: Vec<MetricRule>,
     keep_errors: bool,
     keep_severity: Option<i32>,
-    dropped: Vec<(&'static str, Counter)>,
+    dropped: Dropped,
 }
 
 impl Filter {
@@ -162,20 +163,7 @@ impl Filter {
                 })
             })
             .collect::<Result<_, String>>()?;
-        let dropped = ["traces", "metrics", "logs"]
-            .into_iter()
-            .map(|signal| {
-                let labels = [
-                    ("processor", name),
-                    ("signal", signal),
-                    ("reason", "filtered"),
-                ];
-                (
-                    signal,
-                    registry.counter("ignis_processor_dropped_items", &labels),
-                )
-            })
-            .collect();
+        let dropped = Dropped::new(registry, name, "filtered");
         Ok(Filter {
             spans,
             logs,
@@ -188,11 +176,7 @@ impl Filter {
 
     pub fn apply<S: Signal>(&self, request: &mut S) {
         let dropped = request.retain_items(&mut |item| !self.drops(item));
-        if dropped > 0 {
-            if let Some((_, counter)) = self.dropped.iter().find(|(s, _)| *s == S::KIND.as_str()) {
-                counter.add(dropped as u64);
-            }
-        }
+        self.dropped.add(S::KIND, dropped);
     }
 
     fn drops(&self, item: Item<'_>) -> bool {

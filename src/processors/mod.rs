@@ -11,9 +11,34 @@ pub mod sampler;
 pub mod span_metrics;
 pub mod walk;
 
+use crate::admin::metrics::Counter;
 use crate::admin::metrics::Registry;
 use crate::config::ProcessorConfig;
+use crate::config::SignalKind;
 use crate::signal::Signal;
+
+/// Items a processor removed, counted per signal with a reason
+/// (`ignis_processor_dropped_items{processor, signal, reason}`).
+pub struct Dropped([Counter; 3]);
+
+impl Dropped {
+    pub fn new(registry: &Registry, processor: &str, reason: &str) -> Self {
+        Dropped(SignalKind::ALL.map(|signal| {
+            let labels = [
+                ("processor", processor),
+                ("signal", signal.as_str()),
+                ("reason", reason),
+            ];
+            registry.counter("ignis_processor_dropped_items", &labels)
+        }))
+    }
+
+    pub fn add(&self, signal: SignalKind, items: usize) {
+        if items > 0 {
+            self.0[signal as usize].add(items as u64);
+        }
+    }
+}
 
 pub enum Processor {
     ResourceDetection(resource_detection::ResourceDetection),

@@ -3,7 +3,8 @@
 //! `sampled`. A token bucket per service, refilled continuously.
 
 use super::retain::Item;
-use crate::admin::metrics::{Counter, Registry};
+use super::Dropped;
+use crate::admin::metrics::Registry;
 use crate::config::RateLimitConfig;
 use crate::proto::common::v1::any_value::Value;
 use crate::signal::Signal;
@@ -19,7 +20,7 @@ pub struct RateLimiter {
     burst: f64,
     keep_errors: bool,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
-    dropped: Counter,
+    dropped: Dropped,
 }
 
 impl RateLimiter {
@@ -29,14 +30,7 @@ impl RateLimiter {
             burst: config.burst.unwrap_or(config.spans_per_second).max(1.0),
             keep_errors: config.keep_errors,
             buckets: Mutex::new(HashMap::new()),
-            dropped: registry.counter(
-                "ignis_processor_dropped_items",
-                &[
-                    ("processor", name),
-                    ("signal", "traces"),
-                    ("reason", "sampled"),
-                ],
-            ),
+            dropped: Dropped::new(registry, name, "sampled"),
         }
     }
 
@@ -74,7 +68,7 @@ impl RateLimiter {
                 false
             }
         });
-        self.dropped.add(dropped as u64);
+        self.dropped.add(S::KIND, dropped);
     }
 }
 

@@ -8,7 +8,8 @@
 //! trace id follow their trace; logs without one are sampled at random.
 
 use super::retain::Item;
-use crate::admin::metrics::{Counter, Registry};
+use super::Dropped;
+use crate::admin::metrics::Registry;
 use crate::config::SamplerConfig;
 use crate::signal::Signal;
 use rand::Rng;
@@ -20,7 +21,7 @@ pub struct Sampler {
     probability: f64,
     keep_errors: bool,
     keep_severity: Option<i32>,
-    dropped: Vec<(&'static str, Counter)>,
+    dropped: Dropped,
 }
 
 /// The 56-bit threshold as tracestate writes it: 14 hex digits, trailing
@@ -94,20 +95,7 @@ fn with_threshold(tracestate: &str, threshold: u64) -> String {
 impl Sampler {
     pub fn new(config: &SamplerConfig, registry: &Registry, name: &str) -> Self {
         let p = (config.sampling_percentage / 100.0).clamp(0.0, 1.0);
-        let dropped = ["traces", "metrics", "logs"]
-            .into_iter()
-            .map(|signal| {
-                let labels = [
-                    ("processor", name),
-                    ("signal", signal),
-                    ("reason", "sampled"),
-                ];
-                (
-                    signal,
-                    registry.counter("ignis_processor_dropped_items", &labels),
-                )
-            })
-            .collect();
+        let dropped = Dropped::new(registry, name, "sampled");
         Sampler {
             threshold: ((1.0 - p) * MAX as f64).round() as u64,
             probability: p,
@@ -119,11 +107,7 @@ impl Sampler {
 
     pub fn apply<S: Signal>(&self, request: &mut S) {
         let dropped = request.retain_items(&mut |item| self.keeps(item));
-        if dropped > 0 {
-            if let Some((_, counter)) = self.dropped.iter().find(|(s, _)| *s == S::KIND.as_str()) {
-                counter.add(dropped as u64);
-            }
-        }
+        self.dropped.add(S::KIND, dropped);
     }
 
     fn keeps(&self, item: Item<'_>) -> bool {
