@@ -7,20 +7,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
 use clap::Parser;
-use futures_util::future::BoxFuture;
 use http::HeaderMap;
 use ignis_agent::compression::{decompress, Encoding};
 use ignis_agent::config::SignalKind;
-use ignis_agent::proto::codec::ServerCodec;
 use ignis_agent::proto::wire::count_items;
+use ignis_agent::receivers::grpc::{ExportHandler, ExportService};
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
-use tonic::server::{NamedService, UnaryService};
 
 #[derive(Parser)]
 #[command(about = "Counting OTLP sink for benchmarks")]
@@ -69,56 +64,20 @@ impl Counts {
     }
 }
 
-struct Service<S>(Arc<Counts>, std::marker::PhantomData<fn() -> S>);
+/// Counts what arrives over gRPC.
+#[derive(Clone)]
+struct Count(Arc<Counts>);
 
-impl<S> Clone for Service<S> {
-    fn clone(&self) -> Self {
-        Service(self.0.clone(), std::marker::PhantomData)
-    }
-}
-
-impl<S: Signal> NamedService for Service<S> {
-    const NAME: &'static str = S::GRPC_SERVICE;
-}
-
-impl<S: Signal> tower_service::Service<http::Request<tonic::body::Body>> for Service<S> {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let counts = self.0.clone();
-        Box::pin(async move {
-            let mut accept = EnabledCompressionEncodings::default();
-            accept.enable(CompressionEncoding::Gzip);
-            accept.enable(CompressionEncoding::Zstd);
-            let mut grpc = tonic::server::Grpc::new(ServerCodec::<S::Response>::default())
-                .apply_compression_config(accept, EnabledCompressionEncodings::default())
-                .apply_max_message_size_config(Some(256 << 20), None);
-            Ok(grpc
-                .unary(Count::<S>(counts, std::marker::PhantomData), request)
-                .await)
-        })
-    }
-}
-
-struct Count<S>(Arc<Counts>, std::marker::PhantomData<fn() -> S>);
-
-impl<S: Signal> UnaryService<bytes::Bytes> for Count<S> {
-    type Response = S::Response;
-    type Future = std::future::Ready<Result<tonic::Response<S::Response>, tonic::Status>>;
-
-    fn call(&mut self, request: tonic::Request<bytes::Bytes>) -> Self::Future {
-        let ok = self.0.record(S::KIND, request.get_ref());
-        std::future::ready(if ok {
-            Ok(tonic::Response::new(S::Response::default()))
+impl<S: Signal> ExportHandler<S> for Count {
+    async fn export(
+        &self,
+        request: tonic::Request<bytes::Bytes>,
+    ) -> Result<S::Response, tonic::Status> {
+        if self.0.record(S::KIND, request.get_ref()) {
+            Ok(S::Response::default())
         } else {
             Err(tonic::Status::invalid_argument("malformed"))
-        })
+        }
     }
 }
 
@@ -146,10 +105,12 @@ async fn main() -> std::io::Result<()> {
     let counts = Arc::new(Counts::default());
     let grpc = tokio::net::TcpListener::bind(&args.grpc).await?;
     let http = tokio::net::TcpListener::bind(&args.http).await?;
+    let count = Count(counts.clone());
+    let limit = 256 << 20;
     let router = tonic::transport::Server::builder()
-        .add_service(Service::<Traces>(counts.clone(), std::marker::PhantomData))
-        .add_service(Service::<Metrics>(counts.clone(), std::marker::PhantomData))
-        .add_service(Service::<Logs>(counts.clone(), std::marker::PhantomData));
+        .add_service(ExportService::<Traces, _>::new(count.clone(), limit))
+        .add_service(ExportService::<Metrics, _>::new(count.clone(), limit))
+        .add_service(ExportService::<Logs, _>::new(count, limit));
     tokio::spawn(router.serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)));
     let route = |signal: SignalKind| {
         post(

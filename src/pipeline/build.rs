@@ -20,6 +20,7 @@ use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::{DiskQueue, MemoryQueue, Queue};
 use crate::receivers;
+use crate::receivers::grpc::{ExportService, Receive};
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -210,9 +211,9 @@ impl Agent {
                 let limit = (grpc.max_recv_msg_size_mib as usize).saturating_mul(1 << 20);
                 let (t, m, l) = fanouts("grpc");
                 let router = tonic::transport::Server::builder()
-                    .add_service(receivers::grpc::ExportService::new(t, limit))
-                    .add_service(receivers::grpc::ExportService::new(m, limit))
-                    .add_service(receivers::grpc::ExportService::new(l, limit));
+                    .add_service(ExportService::new(Receive(t), limit))
+                    .add_service(ExportService::new(Receive(m), limit))
+                    .add_service(ExportService::new(Receive(l), limit));
                 let mut stop = stop_rx.clone();
                 let incoming =
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));

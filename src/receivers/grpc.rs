@@ -10,6 +10,8 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::HeaderValue;
 use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tonic::body::Body;
@@ -17,35 +19,55 @@ use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Code, Status};
 
-/// One OTLP gRPC service, for signal `S`.
-pub struct ExportService<S> {
-    fanout: Arc<Fanout<S>>,
-    max_message_size: usize,
+/// What an OTLP gRPC `Export` call does with a request, once tonic has
+/// framed, decompressed and size-checked it: the agent's receiver, and the
+/// sinks used by tests and benchmarks, differ only here.
+pub trait ExportHandler<S: Signal>: Clone + Send + Sync + 'static {
+    /// Refusal before the request is read, if any.
+    fn admit(&self) -> Result<(), Status> {
+        Ok(())
+    }
+    /// Handles the request (its protobuf bytes and metadata).
+    fn export(
+        &self,
+        request: tonic::Request<Bytes>,
+    ) -> impl Future<Output = Result<S::Response, Status>> + Send;
 }
 
-impl<S> Clone for ExportService<S> {
+/// One OTLP gRPC service (`TraceService`, ...) for signal `S`.
+pub struct ExportService<S, H> {
+    handler: H,
+    max_message_size: usize,
+    signal: PhantomData<fn() -> S>,
+}
+
+impl<S, H: Clone> Clone for ExportService<S, H> {
     fn clone(&self) -> Self {
         ExportService {
-            fanout: Arc::clone(&self.fanout),
+            handler: self.handler.clone(),
             max_message_size: self.max_message_size,
+            signal: PhantomData,
         }
     }
 }
 
-impl<S: Signal> ExportService<S> {
-    pub fn new(fanout: Arc<Fanout<S>>, max_message_size: usize) -> Self {
+impl<S: Signal, H: ExportHandler<S>> ExportService<S, H> {
+    pub fn new(handler: H, max_message_size: usize) -> Self {
         ExportService {
-            fanout,
+            handler,
             max_message_size,
+            signal: PhantomData,
         }
     }
 }
 
-impl<S: Signal> NamedService for ExportService<S> {
+impl<S: Signal, H> NamedService for ExportService<S, H> {
     const NAME: &'static str = S::GRPC_SERVICE;
 }
 
-impl<S: Signal> tower_service::Service<http::Request<Body>> for ExportService<S> {
+impl<S: Signal, H: ExportHandler<S>> tower_service::Service<http::Request<Body>>
+    for ExportService<S, H>
+{
     type Response = http::Response<Body>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<http::Response<Body>, Infallible>>;
@@ -60,12 +82,8 @@ impl<S: Signal> tower_service::Service<http::Request<Body>> for ExportService<S>
             if !request.uri().path().ends_with("/Export") {
                 return Ok(Status::unimplemented("only Export is served").into_http());
             }
-            if this.fanout.is_empty() {
-                let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
-                return Ok(Status::unimplemented(message).into_http());
-            }
-            if let Err(e) = this.fanout.admit() {
-                return Ok(refusal(e).into_http());
+            if let Err(status) = this.handler.admit() {
+                return Ok(status.into_http());
             }
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
@@ -73,13 +91,54 @@ impl<S: Signal> tower_service::Service<http::Request<Body>> for ExportService<S>
             let mut grpc = tonic::server::Grpc::new(ServerCodec::<S::Response>::default())
                 .apply_compression_config(accept, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(this.max_message_size), None);
-            let handler = Handler {
-                fanout: this.fanout,
-            };
-            let mut response = grpc.unary(handler, request).await;
+            let mut response = grpc.unary(Unary(this.handler, PhantomData), request).await;
             too_large_is_resource_exhausted(&mut response);
             Ok(response)
         })
+    }
+}
+
+/// Adapts an `ExportHandler` to tonic's unary service.
+struct Unary<S, H>(H, PhantomData<fn() -> S>);
+
+impl<S: Signal, H: ExportHandler<S>> UnaryService<Bytes> for Unary<S, H> {
+    type Response = S::Response;
+    type Future = BoxFuture<'static, Result<tonic::Response<S::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let handler = self.0.clone();
+        Box::pin(async move { handler.export(request).await.map(tonic::Response::new) })
+    }
+}
+
+/// The agent's receiver: validate, then hand to the pipelines.
+pub struct Receive<S>(pub Arc<Fanout<S>>);
+
+impl<S> Clone for Receive<S> {
+    fn clone(&self) -> Self {
+        Receive(Arc::clone(&self.0))
+    }
+}
+
+impl<S: Signal> ExportHandler<S> for Receive<S> {
+    fn admit(&self) -> Result<(), Status> {
+        if self.0.is_empty() {
+            let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
+            return Err(Status::unimplemented(message));
+        }
+        self.0.admit().map_err(refusal)
+    }
+
+    async fn export(&self, request: tonic::Request<Bytes>) -> Result<S::Response, Status> {
+        let body = request.into_inner();
+        // Decoding validates the request; the bytes as received travel on
+        // unless a processor changes them.
+        let decoded = S::decode(body.clone()).map_err(|e| {
+            let signal = S::KIND.as_str();
+            Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
+        })?;
+        self.0.consume(body, decoded).await.map_err(refusal)?;
+        Ok(S::Response::default())
     }
 }
 
@@ -95,30 +154,6 @@ fn too_large_is_resource_exhausted(response: &mut http::Response<Body>) {
         response
             .headers_mut()
             .insert("grpc-status", HeaderValue::from_str(&code).expect("digits"));
-    }
-}
-
-struct Handler<S> {
-    fanout: Arc<Fanout<S>>,
-}
-
-impl<S: Signal> UnaryService<Bytes> for Handler<S> {
-    type Response = S::Response;
-    type Future = BoxFuture<'static, Result<tonic::Response<S::Response>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let fanout = Arc::clone(&self.fanout);
-        Box::pin(async move {
-            let body = request.into_inner();
-            // Decoding validates the request; the bytes as received travel
-            // on unless a processor changes them.
-            let decoded = S::decode(body.clone()).map_err(|e| {
-                let signal = S::KIND.as_str();
-                Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
-            })?;
-            fanout.consume(body, decoded).await.map_err(refusal)?;
-            Ok(tonic::Response::new(S::Response::default()))
-        })
     }
 }
 

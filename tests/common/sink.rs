@@ -4,20 +4,15 @@
 use axum::body::Bytes as AxumBytes;
 use axum::extract::State;
 use axum::routing::post;
-use futures_util::future::BoxFuture;
 use http::{HeaderMap, StatusCode};
 use ignis_agent::compression::{decompress, Encoding};
-use ignis_agent::proto::codec::ServerCodec;
+use ignis_agent::receivers::grpc::{ExportHandler, ExportService};
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use prost::Message;
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use tokio::net::TcpListener;
-use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
-use tonic::server::{NamedService, UnaryService};
 
 /// How the sink answers one request.
 #[derive(Clone, Debug)]
@@ -108,9 +103,9 @@ impl Sink {
             http_listener.local_addr().unwrap(),
         );
         let router = tonic::transport::Server::builder()
-            .add_service(SinkGrpc::<Traces>(state.clone(), std::marker::PhantomData))
-            .add_service(SinkGrpc::<Metrics>(state.clone(), std::marker::PhantomData))
-            .add_service(SinkGrpc::<Logs>(state.clone(), std::marker::PhantomData));
+            .add_service(grpc_service::<Traces>(&state))
+            .add_service(grpc_service::<Metrics>(&state))
+            .add_service(grpc_service::<Logs>(&state));
         let mut grpc_wait = grpc_stopped.clone();
         tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
@@ -146,14 +141,11 @@ impl Sink {
         let mut config = config;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let app = tonic::service::Routes::new(SinkGrpc::<Traces>(
-            state.clone(),
-            std::marker::PhantomData,
-        ))
-        .add_service(SinkGrpc::<Metrics>(state.clone(), std::marker::PhantomData))
-        .add_service(SinkGrpc::<Logs>(state.clone(), std::marker::PhantomData))
-        .into_axum_router()
-        .merge(http_app(state.clone()));
+        let app = tonic::service::Routes::new(grpc_service::<Traces>(&state))
+            .add_service(grpc_service::<Metrics>(&state))
+            .add_service(grpc_service::<Logs>(&state))
+            .into_axum_router()
+            .merge(http_app(state.clone()));
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (acceptor, app) = (acceptor.clone(), app.clone());
@@ -225,61 +217,26 @@ fn partial<S: Signal>(rejected: i64, message: &str) -> S::Response {
     S::Response::decode(bytes.as_slice()).unwrap()
 }
 
-struct SinkGrpc<S>(Arc<SinkState>, std::marker::PhantomData<fn() -> S>);
+/// Records what arrives over gRPC and answers from the script.
+#[derive(Clone)]
+struct Record(Arc<SinkState>);
 
-impl<S> Clone for SinkGrpc<S> {
-    fn clone(&self) -> Self {
-        SinkGrpc(self.0.clone(), std::marker::PhantomData)
+impl<S: Stored> ExportHandler<S> for Record {
+    async fn export(
+        &self,
+        request: tonic::Request<bytes::Bytes>,
+    ) -> Result<S::Response, tonic::Status> {
+        *self.0.last_headers.lock().unwrap() = request.metadata().clone().into_headers();
+        let decoded = S::decode(request.into_inner())
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        let answer = response::<S>(&self.0.next_reply())?;
+        S::store(&self.0).lock().unwrap().push(decoded);
+        Ok(answer)
     }
 }
 
-impl<S: Stored> NamedService for SinkGrpc<S> {
-    const NAME: &'static str = S::GRPC_SERVICE;
-}
-
-impl<S: Stored> tower_service::Service<http::Request<tonic::body::Body>> for SinkGrpc<S> {
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
-        let state = self.0.clone();
-        Box::pin(async move {
-            let mut accept = EnabledCompressionEncodings::default();
-            accept.enable(CompressionEncoding::Gzip);
-            accept.enable(CompressionEncoding::Zstd);
-            *state.last_headers.lock().unwrap() = request.headers().clone();
-            let mut grpc = tonic::server::Grpc::new(ServerCodec::<S::Response>::default())
-                .apply_compression_config(accept, EnabledCompressionEncodings::default())
-                .apply_max_message_size_config(Some(64 << 20), None);
-            Ok(grpc
-                .unary(Handler::<S>(state, std::marker::PhantomData), request)
-                .await)
-        })
-    }
-}
-
-struct Handler<S>(Arc<SinkState>, std::marker::PhantomData<S>);
-
-impl<S: Stored> UnaryService<bytes::Bytes> for Handler<S> {
-    type Response = S::Response;
-    type Future = BoxFuture<'static, Result<tonic::Response<S::Response>, tonic::Status>>;
-
-    fn call(&mut self, request: tonic::Request<bytes::Bytes>) -> Self::Future {
-        let state = self.0.clone();
-        Box::pin(async move {
-            let decoded = S::decode(request.into_inner())
-                .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
-            let reply = state.next_reply();
-            let answer = response::<S>(&reply)?;
-            S::store(&state).lock().unwrap().push(decoded);
-            Ok(tonic::Response::new(answer))
-        })
-    }
+fn grpc_service<S: Stored>(state: &Arc<SinkState>) -> ExportService<S, Record> {
+    ExportService::new(Record(state.clone()), 64 << 20)
 }
 
 async fn http_export<S: Stored>(
