@@ -35,27 +35,39 @@ fn endpoint(wire: Wire, addr: std::net::SocketAddr, path: &str) -> String {
     }
 }
 
+/// Builds an OTLP exporter of any signal for `wire` (the three builders
+/// share their API but not a type).
+macro_rules! exporter {
+    ($builder:expr, $wire:expr, $addr:expr, $path:expr) => {
+        match $wire {
+            Wire::Grpc => $builder
+                .with_tonic()
+                .with_endpoint(endpoint($wire, $addr, ""))
+                .build(),
+            Wire::HttpProto | Wire::HttpJson => $builder
+                .with_http()
+                .with_protocol(if $wire == Wire::HttpJson {
+                    Protocol::HttpJson
+                } else {
+                    Protocol::HttpBinary
+                })
+                .with_endpoint(endpoint($wire, $addr, $path))
+                .build(),
+        }
+    };
+}
+
 /// The ids of the spans sent, as (trace_id, span_id) bytes.
 pub type SpanIds = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Sends `count` spans with attributes through the SDK and flushes them.
 pub fn send_spans(wire: Wire, addr: std::net::SocketAddr, count: usize) -> SpanIds {
-    let builder = opentelemetry_otlp::SpanExporter::builder();
-    let exporter = match wire {
-        Wire::Grpc => builder
-            .with_tonic()
-            .with_endpoint(endpoint(wire, addr, ""))
-            .build(),
-        Wire::HttpProto | Wire::HttpJson => builder
-            .with_http()
-            .with_protocol(if wire == Wire::HttpJson {
-                Protocol::HttpJson
-            } else {
-                Protocol::HttpBinary
-            })
-            .with_endpoint(endpoint(wire, addr, "/v1/traces"))
-            .build(),
-    }
+    let exporter = exporter!(
+        opentelemetry_otlp::SpanExporter::builder(),
+        wire,
+        addr,
+        "/v1/traces"
+    )
     .expect("span exporter");
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
@@ -89,22 +101,12 @@ pub fn send_spans(wire: Wire, addr: std::net::SocketAddr, count: usize) -> SpanI
 
 /// Records `count` increments of a counter and a histogram, and flushes.
 pub fn send_metrics(wire: Wire, addr: std::net::SocketAddr, count: u64) {
-    let builder = opentelemetry_otlp::MetricExporter::builder();
-    let exporter = match wire {
-        Wire::Grpc => builder
-            .with_tonic()
-            .with_endpoint(endpoint(wire, addr, ""))
-            .build(),
-        Wire::HttpProto | Wire::HttpJson => builder
-            .with_http()
-            .with_protocol(if wire == Wire::HttpJson {
-                Protocol::HttpJson
-            } else {
-                Protocol::HttpBinary
-            })
-            .with_endpoint(endpoint(wire, addr, "/v1/metrics"))
-            .build(),
-    }
+    let exporter = exporter!(
+        opentelemetry_otlp::MetricExporter::builder(),
+        wire,
+        addr,
+        "/v1/metrics"
+    )
     .expect("metric exporter");
     let provider = SdkMeterProvider::builder()
         .with_periodic_exporter(exporter)
@@ -127,22 +129,12 @@ pub fn send_metrics(wire: Wire, addr: std::net::SocketAddr, count: u64) {
 
 /// Emits `count` log records with bodies and attributes, and flushes.
 pub fn send_logs(wire: Wire, addr: std::net::SocketAddr, count: usize) {
-    let builder = opentelemetry_otlp::LogExporter::builder();
-    let exporter = match wire {
-        Wire::Grpc => builder
-            .with_tonic()
-            .with_endpoint(endpoint(wire, addr, ""))
-            .build(),
-        Wire::HttpProto | Wire::HttpJson => builder
-            .with_http()
-            .with_protocol(if wire == Wire::HttpJson {
-                Protocol::HttpJson
-            } else {
-                Protocol::HttpBinary
-            })
-            .with_endpoint(endpoint(wire, addr, "/v1/logs"))
-            .build(),
-    }
+    let exporter = exporter!(
+        opentelemetry_otlp::LogExporter::builder(),
+        wire,
+        addr,
+        "/v1/logs"
+    )
     .expect("log exporter");
     let provider = SdkLoggerProvider::builder()
         .with_batch_exporter(exporter)
