@@ -66,7 +66,7 @@ fn main() -> ExitCode {
                 eprintln!("{errors}");
                 ExitCode::FAILURE
             }
-            Ok(config) => match run(config) {
+            Ok(config) => match run(config, cli.config.clone()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("ignis-agent: {e:#}");
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     ignis_agent::telemetry::init(&config.telemetry.logs);
     // std reads the cgroup CPU quota, so a pod limited to one CPU gets one
     // worker rather than one per host core.
@@ -88,16 +88,37 @@ fn run(config: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let agent = Agent::start(&config).await?;
-        for (receiver, address) in &agent.listening {
-            tracing::info!(%receiver, %address, "listening");
+        let mut signals = Signals::new()?;
+        let mut config = config;
+        let mut agent = start(&config).await?;
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, "ignis-agent started");
+        loop {
+            match signals.next().await {
+                Signal::Stop => break,
+                Signal::Reload => {
+                    // A bad new config is refused and the old one keeps running.
+                    let new = match load(path.as_ref()) {
+                        Ok(new) => new,
+                        Err(errors) => {
+                            tracing::error!(errors = %errors, "reload refused: the new config is not valid; keeping the old one");
+                            continue;
+                        }
+                    };
+                    tracing::info!("reloading: draining, then starting with the new config");
+                    agent.shutdown().await;
+                    agent = match start(&new).await {
+                        Ok(agent) => {
+                            config = new;
+                            agent
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "the new config did not start; going back to the old one");
+                            start(&config).await?
+                        }
+                    };
+                }
+            }
         }
-        tracing::info!(
-            version = env!("CARGO_PKG_VERSION"),
-            threads,
-            "ignis-agent started"
-        );
-        wait_for_signal().await?;
         tracing::info!(grace_period = ?config.grace_period, "shutting down: draining queues");
         let report = agent.shutdown().await;
         tracing::info!(drained = report.drained, "stopped");
@@ -105,13 +126,41 @@ fn run(config: Config) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+async fn start(config: &Config) -> anyhow::Result<Agent> {
+    let agent = Agent::start(config).await?;
+    for (receiver, address) in &agent.listening {
+        tracing::info!(%receiver, %address, "listening");
     }
-    Ok(())
+    Ok(agent)
+}
+
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM and SIGINT stop the agent; SIGHUP reloads its config.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
+        }
+    }
 }

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};
-use common::process::{sigterm, spawn_agent, wait_exit, write_config, BIN};
+use common::process::{sigterm, spawn_agent, spawn_agent_watching, wait_exit, write_config, BIN};
 use common::sink::{Reply, Sink};
 use common::wait_until;
 use ignis_agent::signal::Traces;
@@ -184,4 +184,68 @@ fn a_taken_port_is_a_clear_start_error() {
         stderr.contains("cannot listen on 127.0.0.1:") && stderr.contains(&port.to_string()),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_good_config_and_refuses_a_bad_one() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_header = |tenant: &str| {
+        agent_config(&sink, "10ms").replace(
+            "    batch: {",
+            &format!("    headers: {{ x-tenant: {tenant} }}\n    batch: {{"),
+        )
+    };
+    let config = write_config(&dir, &with_header("first"));
+    let (mut child, addresses) = spawn_agent_watching(&config);
+    let grpc = addresses.recv_timeout(Duration::from_secs(10)).unwrap();
+    grpc_export::<Traces>(grpc, Bytes::from(spans(0, 1).encode_to_vec()), None)
+        .await
+        .unwrap();
+    let state = sink.state.clone();
+    assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 1).await);
+    let tenant = || {
+        state.last_headers.lock().unwrap()["x-tenant"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(tenant(), "first");
+
+    // A broken config is refused; the agent keeps serving with the old one.
+    std::fs::write(&config, "receivers: [not, a, mapping]\n").unwrap();
+    signal(&child, "-HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    grpc_export::<Traces>(grpc, Bytes::from(spans(1, 1).encode_to_vec()), None)
+        .await
+        .expect("still serving");
+    assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 2).await);
+
+    // A good one takes over (the receiver's port changes: it is 0 in the config).
+    std::fs::write(&config, with_header("second")).unwrap();
+    signal(&child, "-HUP");
+    let grpc = tokio::task::spawn_blocking(move || addresses.recv_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .expect("the new receiver's address");
+    grpc_export::<Traces>(grpc, Bytes::from(spans(2, 1).encode_to_vec()), None)
+        .await
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 3).await);
+    assert_eq!(tenant(), "second", "the new exporter settings are in force");
+    sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+fn signal(child: &std::process::Child, which: &str) {
+    let status = Command::new("kill")
+        .args([which, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }

@@ -15,6 +15,18 @@ pub fn write_config(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
 
 /// Starts the binary; returns it and the gRPC address it logged.
 pub fn spawn_agent(config: &std::path::Path) -> (Child, SocketAddr) {
+    let (child, addresses) = spawn_agent_watching(config);
+    let addr = addresses
+        .recv_timeout(Duration::from_secs(10))
+        .expect("agent logs its address");
+    (child, addr)
+}
+
+/// Starts the binary; every gRPC address it logs (again after a reload)
+/// arrives on the channel.
+pub fn spawn_agent_watching(
+    config: &std::path::Path,
+) -> (Child, std::sync::mpsc::Receiver<SocketAddr>) {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -39,10 +51,7 @@ pub fn spawn_agent(config: &std::path::Path) -> (Child, SocketAddr) {
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("agent logs its address");
-    (child, addr)
+    (child, rx)
 }
 
 pub fn sigterm(child: &Child) {
