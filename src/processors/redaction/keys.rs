@@ -30,19 +30,25 @@ pub struct BlockedKeys {
     words: Vec<String>,
 }
 
-fn normalize(key: &str) -> String {
+/// The key's last dotted segment, ASCII letters and digits only, lowercased,
+/// back to front: compared in place, so no key allocates.
+fn normalized_reversed(key: &str) -> impl Iterator<Item = u8> + Clone + '_ {
     let last = key.rsplit('.').next().unwrap_or(key);
-    last.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    last.bytes()
+        .rev()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| b.to_ascii_lowercase())
 }
 
 impl BlockedKeys {
     pub fn new(defaults: bool, extra: &[String]) -> Self {
         let mut words: Vec<String> = extra
             .iter()
-            .map(|k| normalize(k))
+            .map(|k| {
+                let mut w: Vec<u8> = normalized_reversed(k).collect();
+                w.reverse();
+                String::from_utf8(w).expect("ASCII")
+            })
             .filter(|k| !k.is_empty())
             .collect();
         if defaults {
@@ -51,18 +57,19 @@ impl BlockedKeys {
         BlockedKeys { words }
     }
 
-    pub fn matches(&self, key: &str) -> bool {
-        if self.words.is_empty() {
-            return false;
-        }
-        let key = normalize(key);
-        // Short words must match whole: "pwd" yes, "oauth" is not "auth"-ish.
-        self.words.iter().any(|w| {
-            if w.len() <= 4 {
-                key == *w
-            } else {
-                key.ends_with(w.as_str())
-            }
+    /// The blocked words, in the order `matches` numbers them.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// The index of the blocked word `key` matches, if any.
+    pub fn matches(&self, key: &str) -> Option<usize> {
+        let reversed = normalized_reversed(key);
+        self.words.iter().position(|word| {
+            let mut rest = reversed.clone();
+            let ends_with = word.bytes().rev().all(|b| rest.next() == Some(b));
+            // Short words must match whole: "pwd" yes, "oauth" is not "auth"-ish.
+            ends_with && (word.len() > 4 || rest.next().is_none())
         })
     }
 }
@@ -97,7 +104,7 @@ mod tests {
             "tenantPIN",
             "auth",
         ] {
-            assert!(keys.matches(key), "{key} should be blocked");
+            assert!(keys.matches(key).is_some(), "{key} should be blocked");
         }
         for key in [
             "gen_ai.usage.input_tokens",
@@ -108,7 +115,7 @@ mod tests {
             "sessions_open",
             "oauth.provider",
         ] {
-            assert!(!keys.matches(key), "{key} should pass");
+            assert!(keys.matches(key).is_none(), "{key} should pass");
         }
     }
 }

@@ -35,7 +35,8 @@ pub struct Redaction {
     detectors: Vec<Detector>,
     blocked: keys::BlockedKeys,
     blocked_action: RedactAction,
-    blocked_count: Counter,
+    /// Per blocked word, as `rule="key:<word>"`.
+    blocked_counts: Vec<Counter>,
     allowed: Option<HashSet<String>>,
     disallowed_count: Counter,
     hash_key: Option<Vec<u8>>,
@@ -83,12 +84,17 @@ impl Redaction {
         }
         let set =
             RegexSet::new(detectors.iter().map(|d| d.regex.as_str())).map_err(|e| e.to_string())?;
+        let blocked = keys::BlockedKeys::new(config.default_blocked_keys, &config.blocked_keys);
         Ok(Redaction {
             set,
             detectors,
-            blocked: keys::BlockedKeys::new(config.default_blocked_keys, &config.blocked_keys),
+            blocked_counts: blocked
+                .words()
+                .iter()
+                .map(|w| counter(&format!("key:{w}")))
+                .collect(),
+            blocked,
             blocked_action: config.blocked_key_action.unwrap_or(config.action),
-            blocked_count: counter("blocked_key"),
             allowed: (!config.allowed_keys.is_empty())
                 .then(|| config.allowed_keys.iter().cloned().collect()),
             disallowed_count: counter("not_allowed_key"),
@@ -123,10 +129,11 @@ impl Redaction {
     /// The text with every detected secret replaced, and whether a rule
     /// says to drop it; `None` when nothing matched.
     fn scan(&self, text: &str) -> Option<(String, bool)> {
-        let hits = self.set.matches(text);
-        if !hits.matched_any() {
+        // `is_match` allocates nothing: most strings stop here.
+        if !self.set.is_match(text) {
             return None;
         }
+        let hits = self.set.matches(text);
         let mut out = Cow::Borrowed(text);
         let (mut changed, mut drop) = (false, false);
         for index in hits.iter() {
@@ -191,8 +198,8 @@ impl Redaction {
                     }
                 }
             }
-            if self.blocked.matches(&kv.key) {
-                self.blocked_count.add(1);
+            if let Some(word) = self.blocked.matches(&kv.key) {
+                self.blocked_counts[word].add(1);
                 let Some(value) = kv.value.as_mut() else {
                     return true;
                 };
