@@ -256,3 +256,72 @@ fn sampling_is_consistent_across_agents_and_within_bounds() {
         "the error span is kept"
     );
 }
+
+#[test]
+fn filter_drops_span_events_and_data_points() {
+    use ignis_agent::proto::trace::v1::span::Event;
+    let config: FilterConfig = serde_json::from_str(
+        r#"{
+          "span_events": [{"name": "cache.miss"}],
+          "data_points": [{"metric_name": "http.requests", "attributes": [{"key": "route", "value": "/healthz"}]}]
+        }"#,
+    )
+    .unwrap();
+    let registry = Registry::default();
+    let filter = Filter::new(&config, &registry, "filter").unwrap();
+    let mut s = span("GET /", 2, 0, vec![]);
+    s.events = vec![
+        Event {
+            name: "cache.miss".into(),
+            ..Default::default()
+        },
+        Event {
+            name: "exception".into(),
+            ..Default::default()
+        },
+    ];
+    let mut t = traces(vec![s]);
+    filter.apply(&mut t);
+    let events = &t.resource_spans[0].scope_spans[0].spans[0].events;
+    assert_eq!(
+        events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        vec!["exception"]
+    );
+
+    let point = |route: &str| NumberDataPoint {
+        attributes: vec![kv("route", Value::StringValue(route.into()))],
+        ..Default::default()
+    };
+    let gauge = |name: &str, routes: &[&str]| Metric {
+        name: name.into(),
+        data: Some(Data::Gauge(Gauge {
+            data_points: routes.iter().map(|r| point(r)).collect(),
+        })),
+        ..Default::default()
+    };
+    let mut m = Metrics {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    gauge("http.requests", &["/healthz", "/orders", "/healthz"]),
+                    gauge("http.requests", &["/healthz"]),
+                    gauge("other", &["/healthz"]),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    filter.apply(&mut m);
+    let metrics = &m.resource_metrics[0].scope_metrics[0].metrics;
+    assert_eq!(metrics.len(), 2, "the metric left with no point goes");
+    assert_eq!(m.item_count(), 2);
+    assert_eq!(
+        registry.total("ignis_processor_dropped_items", &[("signal", "metrics")]),
+        3
+    );
+    assert_eq!(
+        registry.total("ignis_processor_dropped_span_events", &[]),
+        1
+    );
+}

@@ -231,8 +231,10 @@ pub struct RateLimitConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
     pub spans: Vec<SpanRule>,
+    pub span_events: Vec<EventRule>,
     pub logs: Vec<LogRule>,
     pub metrics: Vec<MetricRule>,
+    pub data_points: Vec<DataPointRule>,
     /// Never drop spans with error status or logs at or above this severity.
     pub keep_errors: bool,
     pub keep_severity: Option<Severity>,
@@ -247,6 +249,22 @@ pub struct SpanRule {
     pub status: Option<StatusName>,
     pub attributes: Vec<AttributeCondition>,
     pub resource_attributes: Vec<AttributeCondition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventRule {
+    pub name: Option<String>,
+    pub name_regex: Option<String>,
+    pub attributes: Vec<AttributeCondition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataPointRule {
+    pub metric_name: Option<String>,
+    pub metric_name_regex: Option<String>,
+    pub attributes: Vec<AttributeCondition>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -325,12 +325,20 @@ fn check_filter(c: &FilterConfig, node: &Located<Node>) -> Result<(), DeError> {
                 .iter()
                 .flat_map(|r| r.attributes.iter().chain(&r.resource_attributes)),
         )
-        .chain(c.metrics.iter().flat_map(|r| &r.resource_attributes));
+        .chain(c.metrics.iter().flat_map(|r| &r.resource_attributes))
+        .chain(c.span_events.iter().flat_map(|r| &r.attributes))
+        .chain(c.data_points.iter().flat_map(|r| &r.attributes));
     let patterns = conditions
         .filter_map(|a| a.regex.as_ref())
         .chain(c.spans.iter().filter_map(|r| r.name_regex.as_ref()))
         .chain(c.logs.iter().filter_map(|r| r.body_regex.as_ref()))
-        .chain(c.metrics.iter().filter_map(|r| r.name_regex.as_ref()));
+        .chain(c.metrics.iter().filter_map(|r| r.name_regex.as_ref()))
+        .chain(c.span_events.iter().filter_map(|r| r.name_regex.as_ref()))
+        .chain(
+            c.data_points
+                .iter()
+                .filter_map(|r| r.metric_name_regex.as_ref()),
+        );
     for pattern in patterns {
         if let Err(e) = regex::Regex::new(pattern) {
             return Err(err_at(

@@ -92,6 +92,22 @@ struct SpanRule {
     resource: Vec<Condition>,
 }
 
+struct EventRule {
+    name: Option<String>,
+    name_regex: Option<Regex>,
+    attributes: Vec<Condition>,
+}
+
+struct PointRule {
+    metric_name: Option<String>,
+    metric_name_regex: Option<Regex>,
+    attributes: Vec<Condition>,
+}
+
+fn name_matches(name: &str, exact: &Option<String>, pattern: &Option<Regex>) -> bool {
+    exact.as_ref().is_none_or(|n| n == name) && pattern.as_ref().is_none_or(|re| re.is_match(name))
+}
+
 struct LogRule {
     below: Option<i32>,
     body: Option<Regex>,
@@ -107,11 +123,14 @@ struct MetricRule {
 
 pub struct Filter {
     spans: Vec<SpanRule>,
+    events: Vec<EventRule>,
+    points: Vec<PointRule>,
     logs: Vec<LogRule>,
     metrics: Vec<MetricRule>,
     keep_errors: bool,
     keep_severity: Option<i32>,
     dropped: Dropped,
+    dropped_events: crate::admin::metrics::Counter,
 }
 
 impl Filter {
@@ -163,9 +182,38 @@ impl Filter {
                 })
             })
             .collect::<Result<_, String>>()?;
+        let events = config
+            .span_events
+            .iter()
+            .map(|r| {
+                Ok(EventRule {
+                    name: r.name.clone(),
+                    name_regex: regex(&r.name_regex)?,
+                    attributes: compile(&r.attributes)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let points = config
+            .data_points
+            .iter()
+            .map(|r| {
+                Ok(PointRule {
+                    metric_name: r.metric_name.clone(),
+                    metric_name_regex: regex(&r.metric_name_regex)?,
+                    attributes: compile(&r.attributes)?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let dropped_events = registry.counter(
+            "ignis_processor_dropped_span_events",
+            &[("processor", name), ("reason", "filtered")],
+        );
         let dropped = Dropped::new(registry, name, "filtered");
         Ok(Filter {
             spans,
+            events,
+            points,
+            dropped_events,
             logs,
             metrics,
             keep_errors: config.keep_errors,
@@ -175,8 +223,44 @@ impl Filter {
     }
 
     pub fn apply<S: Signal>(&self, request: &mut S) {
-        let dropped = request.retain_items(&mut |item| !self.drops(item));
-        self.dropped.add(S::KIND, dropped);
+        let mut points = 0;
+        let dropped = request.retain_items(&mut |item| match item {
+            Item::Span(resource, span) => {
+                if !self.events.is_empty() {
+                    let before = span.events.len();
+                    span.events.retain(|e| {
+                        !self.events.iter().any(|r| {
+                            name_matches(&e.name, &r.name, &r.name_regex)
+                                && all(&r.attributes, &e.attributes)
+                        })
+                    });
+                    self.dropped_events.add((before - span.events.len()) as u64);
+                }
+                !self.drops(Item::Span(resource, span))
+            }
+            Item::Metric(resource, metric) => {
+                if !self.points.is_empty() {
+                    let rules: Vec<&PointRule> = self
+                        .points
+                        .iter()
+                        .filter(|r| {
+                            name_matches(&metric.name, &r.metric_name, &r.metric_name_regex)
+                        })
+                        .collect();
+                    if !rules.is_empty() {
+                        points += retain_points(metric, |attrs| {
+                            !rules.iter().any(|r| all(&r.attributes, attrs))
+                        });
+                        if <crate::signal::Metrics as Signal>::weight(metric) == 0 {
+                            return false;
+                        }
+                    }
+                }
+                !self.drops(Item::Metric(resource, metric))
+            }
+            item => !self.drops(item),
+        });
+        self.dropped.add(S::KIND, dropped + points);
     }
 
     fn drops(&self, item: Item<'_>) -> bool {
@@ -224,5 +308,29 @@ impl Filter {
                     && all(&r.resource, resource)
             }),
         }
+    }
+}
+
+/// Keeps a metric's data points whose attributes `keep` accepts; returns how
+/// many went.
+fn retain_points(
+    metric: &mut crate::proto::metrics::v1::Metric,
+    keep: impl Fn(&[KeyValue]) -> bool,
+) -> usize {
+    use crate::proto::metrics::v1::metric::Data;
+    macro_rules! retain {
+        ($points:expr) => {{
+            let before = $points.len();
+            $points.retain(|p| keep(&p.attributes));
+            before - $points.len()
+        }};
+    }
+    match &mut metric.data {
+        Some(Data::Gauge(g)) => retain!(g.data_points),
+        Some(Data::Sum(s)) => retain!(s.data_points),
+        Some(Data::Histogram(h)) => retain!(h.data_points),
+        Some(Data::ExponentialHistogram(h)) => retain!(h.data_points),
+        Some(Data::Summary(s)) => retain!(s.data_points),
+        None => 0,
     }
 }

@@ -26,10 +26,10 @@ macro_rules! retain {
             let attributes: &[KeyValue] = resource.resource.as_ref().map_or(&[], |r| &r.attributes);
             for scope in &mut resource.$scopes {
                 scope.$items.retain_mut(|item| {
-                    let weight = $weight(&*item);
                     let kept = $keep(Item::$variant(attributes, item));
+                    // Weighed after: what `keep` removed itself, it counted.
                     if !kept {
-                        dropped += weight;
+                        dropped += $weight(&*item);
                     }
                     kept
                 });
