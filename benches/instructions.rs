@@ -20,8 +20,12 @@ fn main() {
         return;
     };
     // `cargo bench` passes `--bench`; only an explicit round count runs the path.
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(0);
-    let redaction = Redaction::new(&RedactionConfig::default(), &Registry::default(), "count").unwrap();
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let redaction =
+        Redaction::new(&RedactionConfig::default(), &Registry::default(), "count").unwrap();
     for _ in 0..rounds {
         let mut request = Traces::decode(black_box(bytes.as_slice())).unwrap();
         redaction.apply(&mut request);

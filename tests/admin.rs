@@ -41,15 +41,33 @@ async fn health_readiness_and_metrics() {
             == 6)
         .await
     );
-    let (health, ready, metrics) = tokio::task::spawn_blocking(move || {
+    let (health, ready, metrics, page, status) = tokio::task::spawn_blocking(move || {
         (
             get(format!("http://{admin}/healthz")),
             get(format!("http://{admin}/readyz")),
             get(format!("http://{admin}/metrics")),
+            get(format!("http://{admin}/")),
+            get(format!("http://{admin}/api/status")),
         )
     })
     .await
     .unwrap();
+    assert_eq!(page.0, 200);
+    assert!(
+        page.1.contains("<b>ready</b>") && page.1.contains("otelcol_exporter_sent_spans"),
+        "{}",
+        page.1
+    );
+    let status: serde_json::Value = serde_json::from_str(&status.1).unwrap();
+    assert_eq!(status["ready"], true);
+    let sent = status["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "otelcol_exporter_sent_spans")
+        .unwrap();
+    assert_eq!(sent["value"], 6);
+    assert_eq!(sent["labels"]["exporter"], "otlp_grpc/out");
     assert_eq!(health.0, 200);
     assert_eq!(ready.0, 200);
     assert_eq!(metrics.0, 200);

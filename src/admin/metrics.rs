@@ -22,6 +22,9 @@ impl Counter {
 }
 
 type Labels = Vec<(&'static str, String)>;
+
+/// One metric's value now: name, labels, value.
+pub type Figure = (&'static str, Labels, u64);
 type GaugeFn = Box<dyn Fn() -> u64 + Send + Sync>;
 
 #[derive(Default)]
@@ -65,6 +68,21 @@ impl Registry {
             })
             .map(|(_, c)| c.get())
             .sum()
+    }
+
+    /// Every counter and gauge now, as (name, labels, value), sorted.
+    pub fn snapshot(&self) -> Vec<Figure> {
+        let mut out: Vec<_> = {
+            let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+            counters
+                .iter()
+                .map(|((n, l), c)| (*n, l.clone(), c.get()))
+                .collect()
+        };
+        let gauges = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(gauges.iter().map(|((n, l), read)| (*n, l.clone(), read())));
+        out.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        out
     }
 
     /// Prometheus text exposition format.

@@ -37,6 +37,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/ledger", get(ledger))
+        .route("/api/status", get(status_json))
+        .route("/", get(status_page))
         .with_state(state)
 }
 
@@ -78,4 +80,64 @@ async fn ledger(
         })
         .collect();
     axum::Json(body)
+}
+
+/// The figures of `/metrics` as JSON: `{"metrics": [{"name", "labels", "value"}]}`.
+async fn status_json(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let metrics: Vec<serde_json::Value> = state
+        .metrics
+        .snapshot()
+        .into_iter()
+        .map(|(name, labels, value)| {
+            let labels: serde_json::Map<String, serde_json::Value> = labels
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.into()))
+                .collect();
+            serde_json::json!({ "name": name, "labels": labels, "value": value })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "ready": state.ready.load(Ordering::Relaxed),
+        "metrics": metrics,
+    }))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A page for people: readiness and every figure, grouped by metric.
+async fn status_page(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    use std::fmt::Write;
+    let mut rows = String::new();
+    for (name, labels, value) in state.metrics.snapshot() {
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", escape(v)))
+            .collect();
+        let _ = write!(
+            rows,
+            "<tr><td>{name}</td><td>{}</td><td class=n>{value}</td></tr>",
+            labels.join(" ")
+        );
+    }
+    let ready = if state.ready.load(Ordering::Relaxed) {
+        "ready"
+    } else {
+        "starting"
+    };
+    let page = format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>ignis-agent</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}td{{padding:2px 10px}}.n{{text-align:right}}\
+         tr:nth-child(even){{background:#f3f3f3}}</style></head><body>\
+         <h1>ignis-agent {}</h1><p>Status: <b>{ready}</b>. \
+         <a href=/metrics>Prometheus</a> · <a href=/api/status>JSON</a> · <a href=/api/ledger>delivery ledger</a></p>\
+         <table><tr><th>metric</th><th>labels</th><th>value</th></tr>{rows}</table></body></html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page)
 }
