@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};
-use common::process::{sigterm, spawn_agent, spawn_agent_watching, wait_exit, write_config, BIN};
+use common::process::{spawn_agent, spawn_agent_watching, terminate, write_config, BIN};
 use common::sink::{Reply, Sink};
 use common::wait_until;
 use ignis_agent::signal::Traces;
@@ -114,20 +114,14 @@ async fn sigterm_delivers_what_is_queued_and_exits_zero() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &agent_config(&sink, "10ms"));
-    let (mut child, grpc) = spawn_agent(&config);
+    let (child, grpc) = spawn_agent(&config);
     for i in 0..5u64 {
         grpc_export::<Traces>(grpc, Bytes::from(spans(i * 10, 10).encode_to_vec()), None)
             .await
             .expect("acknowledged");
     }
     assert!(sink.state.items::<Traces>() < 50, "still queued");
-    sigterm(&child);
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(15)))
-            .await
-            .unwrap()
-            .expect("exits within the grace period");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(child, Duration::from_secs(15)).await, Some(0));
     assert_eq!(
         span_numbers(&sink.state.requests::<Traces>()),
         (0..50).collect::<Vec<_>>()
@@ -140,20 +134,14 @@ async fn sigterm_flushes_a_partial_batch_at_once() {
     let dir = tempfile::tempdir().unwrap();
     // A batch would wait a minute to fill; shutdown must not.
     let config = write_config(&dir, &agent_config(&sink, "60s"));
-    let (mut child, grpc) = spawn_agent(&config);
+    let (child, grpc) = spawn_agent(&config);
     grpc_export::<Traces>(grpc, Bytes::from(spans(0, 7).encode_to_vec()), None)
         .await
         .unwrap();
     let state = sink.state.clone();
     assert!(!wait_until(Duration::from_millis(300), || state.items::<Traces>() > 0).await);
     let started = Instant::now();
-    sigterm(&child);
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-            .await
-            .unwrap()
-            .expect("exits");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
@@ -197,7 +185,7 @@ async fn sighup_reloads_a_good_config_and_refuses_a_bad_one() {
         )
     };
     let config = write_config(&dir, &with_header("first"));
-    let (mut child, addresses) = spawn_agent_watching(&config);
+    let (child, addresses) = spawn_agent_watching(&config);
     let grpc = addresses.recv_timeout(Duration::from_secs(10)).unwrap();
     grpc_export::<Traces>(grpc, Bytes::from(spans(0, 1).encode_to_vec()), None)
         .await
@@ -233,13 +221,7 @@ async fn sighup_reloads_a_good_config_and_refuses_a_bad_one() {
         .unwrap();
     assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 3).await);
     assert_eq!(tenant(), "second", "the new exporter settings are in force");
-    sigterm(&child);
-    let status =
-        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
-            .await
-            .unwrap()
-            .expect("exits");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
 }
 
 fn signal(child: &std::process::Child, which: &str) {

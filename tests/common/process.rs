@@ -73,3 +73,13 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::E
     let _ = child.kill();
     None
 }
+
+/// SIGTERM, then the exit code once the process has exited (`None` if it
+/// did not within `timeout`: it is then killed).
+pub async fn terminate(mut child: Child, timeout: Duration) -> Option<i32> {
+    sigterm(&child);
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, timeout))
+        .await
+        .unwrap()
+        .and_then(|status| status.code())
+}
