@@ -276,3 +276,49 @@ async fn http_refusals_have_the_right_statuses() {
     assert_eq!(span_numbers(&state.requests::<Traces>()), vec![10, 11, 12]);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_bearer_token_is_required() {
+    use common::client::grpc_export_with;
+    let sink = Sink::start().await;
+    let yaml = yaml(&sink).replace(
+        "max_recv_msg_size_mib: 1 }",
+        "max_recv_msg_size_mib: 1, auth: { bearer_token: app-token-1 } }",
+    );
+    let yaml = yaml.replace(
+        "max_request_body_size: 100000 }",
+        "max_request_body_size: 100000, auth: { bearer_token: app-token-1 } }",
+    );
+    let agent = start_agent(&yaml).await;
+    let grpc = addr(&agent, "otlp/grpc");
+    let body = || Bytes::from(spans(0, 2).encode_to_vec());
+    let refused = grpc_export_with::<Traces>(grpc, body(), None, None).await;
+    assert_eq!(refused.unwrap_err().code(), Code::Unauthenticated);
+    let wrong = grpc_export_with::<Traces>(grpc, body(), None, Some("Bearer nope")).await;
+    assert_eq!(wrong.unwrap_err().code(), Code::Unauthenticated);
+    grpc_export_with::<Traces>(grpc, body(), None, Some("Bearer app-token-1"))
+        .await
+        .expect("accepted");
+
+    let url = format!("http://{}/v1/traces", addr(&agent, "otlp/http"));
+    let (without, with) = tokio::task::spawn_blocking(move || {
+        let client = reqwest::blocking::Client::new();
+        let send = |auth: Option<&str>| {
+            let mut r = client
+                .post(&url)
+                .header("content-type", "application/x-protobuf")
+                .body(spans(5, 1).encode_to_vec());
+            if let Some(a) = auth {
+                r = r.header("authorization", a);
+            }
+            r.send().unwrap().status().as_u16()
+        };
+        (send(None), send(Some("Bearer app-token-1")))
+    })
+    .await
+    .unwrap();
+    assert_eq!((without, with), (401, 200));
+    let state = sink.state.clone();
+    assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 3).await);
+    agent.shutdown().await;
+}

@@ -141,6 +141,15 @@ pub struct GrpcServerConfig {
     pub endpoint: String,
     /// Largest accepted message after decompression, in MiB.
     pub max_recv_msg_size_mib: u64,
+    pub auth: Option<ReceiverAuth>,
+}
+
+/// Optional authentication of the applications sending to a receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverAuth {
+    /// Requests must carry `authorization: Bearer <token>`.
+    pub bearer_token: String,
 }
 
 impl Default for GrpcServerConfig {
@@ -148,6 +157,7 @@ impl Default for GrpcServerConfig {
         GrpcServerConfig {
             endpoint: "127.0.0.1:4317".into(),
             max_recv_msg_size_mib: 4,
+            auth: None,
         }
     }
 }
@@ -158,6 +168,7 @@ pub struct HttpServerConfig {
     pub endpoint: String,
     /// Largest accepted body after decompression.
     pub max_request_body_size: ByteSize,
+    pub auth: Option<ReceiverAuth>,
 }
 
 impl Default for HttpServerConfig {
@@ -165,6 +176,7 @@ impl Default for HttpServerConfig {
         HttpServerConfig {
             endpoint: "127.0.0.1:4318".into(),
             max_request_body_size: ByteSize(20 << 20),
+            auth: None,
         }
     }
 }

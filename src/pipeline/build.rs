@@ -20,6 +20,7 @@ use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::{DiskQueue, MemoryQueue, Queue};
 use crate::receivers;
+use crate::receivers::auth::BearerToken;
 use crate::receivers::grpc::{ExportService, Receive};
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
@@ -210,10 +211,14 @@ impl Agent {
                     .insert(format!("{name}/grpc"), local_addr(&listener));
                 let limit = (grpc.max_recv_msg_size_mib as usize).saturating_mul(1 << 20);
                 let (t, m, l) = fanouts("grpc");
+                let token = grpc
+                    .auth
+                    .as_ref()
+                    .map(|a| BearerToken::new(&a.bearer_token));
                 let router = tonic::transport::Server::builder()
-                    .add_service(ExportService::new(Receive(t), limit))
-                    .add_service(ExportService::new(Receive(m), limit))
-                    .add_service(ExportService::new(Receive(l), limit));
+                    .add_service(ExportService::new(Receive(t, token.clone()), limit))
+                    .add_service(ExportService::new(Receive(m, token.clone()), limit))
+                    .add_service(ExportService::new(Receive(l, token), limit));
                 let mut stop = stop_rx.clone();
                 let incoming =
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -236,7 +241,15 @@ impl Agent {
                     .listening
                     .insert(format!("{name}/http"), local_addr(&listener));
                 let (t, m, l) = fanouts("http");
-                let app = receivers::http::router(t, m, l, http.max_request_body_size.0 as usize);
+                let app = receivers::http::router(
+                    t,
+                    m,
+                    l,
+                    http.max_request_body_size.0 as usize,
+                    http.auth
+                        .as_ref()
+                        .map(|a| BearerToken::new(&a.bearer_token)),
+                );
                 let mut stop = stop_rx.clone();
                 let task_name = name.clone();
                 agent.receivers.push(tokio::spawn(async move {

@@ -1,5 +1,6 @@
 //! OTLP/gRPC: `TraceService`, `MetricsService` and `LogsService` `Export`.
 
+use super::auth::BearerToken;
 use super::RETRY_DELAY;
 use crate::pipeline::Fanout;
 use crate::proto::codec::ServerCodec;
@@ -111,12 +112,12 @@ impl<S: Signal, H: ExportHandler<S>> UnaryService<Bytes> for Unary<S, H> {
     }
 }
 
-/// The agent's receiver: validate, then hand to the pipelines.
-pub struct Receive<S>(pub Arc<Fanout<S>>);
+/// The agent's receiver: authenticate, validate, then hand to the pipelines.
+pub struct Receive<S>(pub Arc<Fanout<S>>, pub Option<BearerToken>);
 
 impl<S> Clone for Receive<S> {
     fn clone(&self) -> Self {
-        Receive(Arc::clone(&self.0))
+        Receive(Arc::clone(&self.0), self.1.clone())
     }
 }
 
@@ -130,6 +131,11 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
     }
 
     async fn export(&self, request: tonic::Request<Bytes>) -> Result<S::Response, Status> {
+        if let Some(token) = &self.1 {
+            if !token.accepts(&request.metadata().clone().into_headers()) {
+                return Err(Status::unauthenticated("a valid bearer token is required"));
+            }
+        }
         let body = request.into_inner();
         // Decoding validates the request; the bytes as received travel on
         // unless a processor changes them.

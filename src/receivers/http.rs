@@ -1,6 +1,7 @@
 //! OTLP/HTTP: `POST /v1/traces`, `/v1/metrics`, `/v1/logs` with protobuf or
 //! JSON bodies, gzip or zstd encoded, answered in the request's content type.
 
+use super::auth::BearerToken;
 use super::RETRY_DELAY;
 use crate::compression::{decompress, DecompressError, Encoding};
 use crate::pipeline::Fanout;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 struct Route<S> {
     fanout: Arc<Fanout<S>>,
     limit: usize,
+    token: Option<BearerToken>,
 }
 
 /// The OTLP/HTTP routes over the three fan-outs; bodies are limited to
@@ -29,16 +31,19 @@ pub fn router(
     metrics: Arc<Fanout<Metrics>>,
     logs: Arc<Fanout<Logs>>,
     limit: usize,
+    token: Option<BearerToken>,
 ) -> Router {
-    fn route<S: Signal>(fanout: Arc<Fanout<S>>, limit: usize) -> Router {
-        Router::new().route(
-            S::HTTP_PATH,
-            post(export::<S>).with_state(Arc::new(Route { fanout, limit })),
-        )
+    fn at<S: Signal>(fanout: Arc<Fanout<S>>, limit: usize, token: Option<BearerToken>) -> Router {
+        let route = Route {
+            fanout,
+            limit,
+            token,
+        };
+        Router::new().route(S::HTTP_PATH, post(export::<S>).with_state(Arc::new(route)))
     }
-    route(traces, limit)
-        .merge(route(metrics, limit))
-        .merge(route(logs, limit))
+    at(traces, limit, token.clone())
+        .merge(at(metrics, limit, token.clone()))
+        .merge(at(logs, limit, token))
         .fallback(|| async {
             plain(
                 StatusCode::NOT_FOUND,
@@ -96,6 +101,14 @@ async fn export<S: Signal>(
             )
         }
     };
+    if route.token.as_ref().is_some_and(|t| !t.accepts(&headers)) {
+        return status(
+            format,
+            StatusCode::UNAUTHORIZED,
+            tonic::Code::Unauthenticated,
+            "a valid bearer token is required",
+        );
+    }
     if route.fanout.is_empty() {
         let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
         return status(

@@ -1,6 +1,7 @@
 //! OTLP receivers: gRPC (tonic) and HTTP (axum). Both decode, hand the
 //! request to the pipelines' fan-out, and answer only once it is queued.
 
+pub mod auth;
 pub mod grpc;
 pub mod http;
 

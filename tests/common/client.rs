@@ -17,6 +17,16 @@ pub async fn grpc_export<S: Signal>(
     body: Bytes,
     compression: Option<CompressionEncoding>,
 ) -> Result<S::Response, tonic::Status> {
+    grpc_export_with::<S>(addr, body, compression, None).await
+}
+
+/// As `grpc_export`, with an `authorization` header when given.
+pub async fn grpc_export_with<S: Signal>(
+    addr: SocketAddr,
+    body: Bytes,
+    compression: Option<CompressionEncoding>,
+    authorization: Option<&str>,
+) -> Result<S::Response, tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
@@ -30,13 +40,15 @@ pub async fn grpc_export<S: Signal>(
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     let path = PathAndQuery::from_maybe_shared(format!("/{}/Export", S::GRPC_SERVICE)).unwrap();
-    grpc.unary(
-        tonic::Request::new(body),
-        path,
-        ClientCodec::<S::Response>::default(),
-    )
-    .await
-    .map(|r| r.into_inner())
+    let mut request = tonic::Request::new(body);
+    if let Some(value) = authorization {
+        request
+            .metadata_mut()
+            .insert("authorization", value.parse().unwrap());
+    }
+    grpc.unary(request, path, ClientCodec::<S::Response>::default())
+        .await
+        .map(|r| r.into_inner())
 }
 
 fn string(key: &str, value: &str) -> KeyValue {
