@@ -42,6 +42,8 @@ impl Pki {
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
         std::fs::write(dir.path().join("client.pem"), client.pem()).unwrap();
         std::fs::write(dir.path().join("client.key"), client_key.serialize_pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), server.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
         Pki {
             ca: ca.der().clone(),
             server_cert: server.der().clone(),
@@ -147,5 +149,112 @@ async fn mutual_tls_sends_the_client_certificate() {
     assert!(
         delivered("otlp_http", with, &state, Duration::from_secs(5)).await,
         "mTLS"
+    );
+}
+
+/// Agent A (plaintext in) → its exporter over TLS → agent B's TLS receiver
+/// (mTLS when asked) → the sink.
+async fn through_a_tls_receiver(kind: &str, mutual: bool) -> bool {
+    let pki = Pki::new();
+    let sink = Sink::start().await;
+    let p = |name: &str| pki.path(name).display().to_string();
+    let client_ca = if mutual {
+        format!(", client_ca_file: {}", p("ca.pem"))
+    } else {
+        String::new()
+    };
+    let b = start_agent(&format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0", tls: {{ cert_file: {cert}, key_file: {key}{client_ca} }} }}
+      http: {{ endpoint: "127.0.0.1:0", tls: {{ cert_file: {cert}, key_file: {key}{client_ca} }} }}
+processors:
+  memory_limiter: {{ limit_mib: 4096 }}
+exporters:
+  otlp_grpc: {{ endpoint: "http://{sink}", batch: {{ flush_timeout: 10ms }} }}
+service:
+  admin: {{ endpoint: "127.0.0.1:0" }}
+  pipelines:
+    traces: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
+"#,
+        cert = p("server.pem"),
+        key = p("server.key"),
+        sink = sink.grpc,
+    ))
+    .await;
+    let target = if kind == "otlp_grpc" {
+        addr(&b, "otlp/grpc")
+    } else {
+        addr(&b, "otlp/http")
+    };
+    let client_cert = if mutual {
+        format!(
+            ", cert_file: {}, key_file: {}",
+            p("client.pem"),
+            p("client.key")
+        )
+    } else {
+        String::new()
+    };
+    let exporter = format!(
+        "    endpoint: https://{target}\n    tls: {{ ca_file: {}{client_cert} }}\n",
+        p("ca.pem")
+    );
+    delivered(kind, exporter, &sink.state, Duration::from_secs(5)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_speak_tls_and_mutual_tls() {
+    for kind in ["otlp_grpc", "otlp_http"] {
+        assert!(
+            through_a_tls_receiver(kind, false).await,
+            "{kind} to a TLS receiver"
+        );
+        assert!(
+            through_a_tls_receiver(kind, true).await,
+            "{kind} to an mTLS receiver"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mtls_receiver_refuses_clients_without_a_certificate() {
+    let pki = Pki::new();
+    let sink = Sink::start().await;
+    let p = |name: &str| pki.path(name).display().to_string();
+    let b = start_agent(&format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0", tls: {{ cert_file: {}, key_file: {}, client_ca_file: {} }} }}
+exporters:
+  otlp_grpc: {{ endpoint: "http://{}" }}
+service:
+  admin: {{ endpoint: "127.0.0.1:0" }}
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp_grpc] }}
+"#,
+        p("server.pem"),
+        p("server.key"),
+        p("ca.pem"),
+        sink.grpc
+    ))
+    .await;
+    let exporter = format!(
+        "    endpoint: https://{}\n    tls: {{ ca_file: {} }}\n",
+        addr(&b, "otlp/grpc"),
+        p("ca.pem")
+    );
+    assert!(
+        !delivered(
+            "otlp_grpc",
+            exporter,
+            &sink.state,
+            Duration::from_millis(800)
+        )
+        .await
     );
 }

@@ -142,6 +142,18 @@ pub struct GrpcServerConfig {
     /// Largest accepted message after decompression, in MiB.
     pub max_recv_msg_size_mib: u64,
     pub auth: Option<ReceiverAuth>,
+    pub tls: Option<ServerTlsConfig>,
+}
+
+/// TLS on a receiver; with `client_ca_file`, clients must present a
+/// certificate it signed (mTLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Optional authentication of the applications sending to a receiver.
@@ -158,6 +170,7 @@ impl Default for GrpcServerConfig {
             endpoint: "127.0.0.1:4317".into(),
             max_recv_msg_size_mib: 4,
             auth: None,
+            tls: None,
         }
     }
 }
@@ -169,6 +182,7 @@ pub struct HttpServerConfig {
     /// Largest accepted body after decompression.
     pub max_request_body_size: ByteSize,
     pub auth: Option<ReceiverAuth>,
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for HttpServerConfig {
@@ -177,6 +191,7 @@ impl Default for HttpServerConfig {
             endpoint: "127.0.0.1:4318".into(),
             max_request_body_size: ByteSize(20 << 20),
             auth: None,
+            tls: None,
         }
     }
 }

@@ -188,6 +188,27 @@ fn receiver(_kind: &str, node: &Located<Node>) -> Result<ReceiverConfig, DeError
             ));
         }
     }
+    let tls = [
+        config.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()),
+        config.protocols.http.as_ref().and_then(|h| h.tls.as_ref()),
+    ];
+    for tls in tls.into_iter().flatten() {
+        for file in [
+            Some(&tls.cert_file),
+            Some(&tls.key_file),
+            tls.client_ca_file.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !file.is_file() {
+                return Err(err_at(
+                    node.pos,
+                    format!("TLS file {} does not exist", file.display()),
+                ));
+            }
+        }
+    }
     Ok(ReceiverConfig::Otlp(config))
 }
 

@@ -43,6 +43,8 @@ pub enum StartError {
     Exporter { exporter: String, message: String },
     #[error("processor {processor}: {message}")]
     Processor { processor: String, message: String },
+    #[error("receiver {receiver}: {message}")]
+    Tls { receiver: String, message: String },
 }
 
 /// A running agent.
@@ -215,15 +217,36 @@ impl Agent {
                     .auth
                     .as_ref()
                     .map(|a| BearerToken::new(&a.bearer_token));
-                let router = tonic::transport::Server::builder()
-                    .add_service(ExportService::new(Receive(t, token.clone()), limit))
-                    .add_service(ExportService::new(Receive(m, token.clone()), limit))
-                    .add_service(ExportService::new(Receive(l, token), limit));
+                let (t, m, l) = (
+                    ExportService::new(Receive(t, token.clone()), limit),
+                    ExportService::new(Receive(m, token.clone()), limit),
+                    ExportService::new(Receive(l, token), limit),
+                );
                 let mut stop = stop_rx.clone();
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-                let task_name = name.clone();
-                agent.receivers.push(tokio::spawn(async move {
+                if let Some(tls) = &grpc.tls {
+                    let acceptor = receivers::tls::acceptor(tls).map_err(|e| StartError::Tls {
+                        receiver: name.clone(),
+                        message: e.to_string(),
+                    })?;
+                    let app = tonic::service::Routes::new(t)
+                        .add_service(m)
+                        .add_service(l)
+                        .into_axum_router();
+                    agent.receivers.push(tokio::spawn(async move {
+                        let shutdown = async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        };
+                        receivers::tls::serve(listener, acceptor, app, shutdown).await;
+                    }));
+                } else {
+                    let router = tonic::transport::Server::builder()
+                        .add_service(t)
+                        .add_service(m)
+                        .add_service(l);
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+                        .with_nodelay(Some(true));
+                    let task_name = name.clone();
+                    agent.receivers.push(tokio::spawn(async move {
                     let shutdown = async move {
                         let _ = stop.wait_for(|s| *s).await;
                     };
@@ -234,6 +257,7 @@ impl Agent {
                         tracing::error!(receiver = %task_name, error = %e, "gRPC server failed");
                     }
                 }));
+                }
             }
             if let Some(http) = &otlp.protocols.http {
                 let listener = bind(&name, &http.endpoint).await?;
@@ -252,6 +276,19 @@ impl Agent {
                 );
                 let mut stop = stop_rx.clone();
                 let task_name = name.clone();
+                if let Some(tls) = &http.tls {
+                    let acceptor = receivers::tls::acceptor(tls).map_err(|e| StartError::Tls {
+                        receiver: name.clone(),
+                        message: e.to_string(),
+                    })?;
+                    agent.receivers.push(tokio::spawn(async move {
+                        let shutdown = async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        };
+                        receivers::tls::serve(listener, acceptor, app, shutdown).await;
+                    }));
+                    continue;
+                }
                 agent.receivers.push(tokio::spawn(async move {
                     let shutdown = async move {
                         let _ = stop.wait_for(|s| *s).await;

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod grpc;
 pub mod http;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -1,0 +1,101 @@
+//! TLS (and mTLS) on the receivers: a rustls acceptor and an accept loop
+//! that serves either receiver's router over HTTP/1.1 or HTTP/2, and stops
+//! gracefully (in-flight requests finish).
+
+use crate::config::ServerTlsConfig;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerTlsError {
+    #[error("cannot read {path}: {message}")]
+    File { path: String, message: String },
+    #[error("invalid TLS settings: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("invalid client CA: {0}")]
+    ClientCa(String),
+}
+
+fn certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, ServerTlsError> {
+    CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServerTlsError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+}
+
+pub fn acceptor(config: &ServerTlsConfig) -> Result<TlsAcceptor, ServerTlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &config.client_ca_file {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certs(ca)? {
+                roots.add(cert)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| ServerTlsError::ClientCa(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let key = PrivateKeyDer::from_pem_file(&config.key_file).map_err(|e| ServerTlsError::File {
+        path: config.key_file.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut server = builder.with_single_cert(certs(&config.cert_file)?, key)?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// Serves `app` over TLS until `shutdown` completes, then lets in-flight
+/// requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => continue,
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A client that never finishes its handshake is not waited for.
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection =
+                builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+            let _ = watcher.watch(connection.into_owned()).await;
+        });
+    }
+    graceful.shutdown().await;
+}
