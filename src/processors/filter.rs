@@ -2,6 +2,7 @@
 //! with reason `filtered`. Typical rules: health-check spans, debug logs.
 
 use super::retain::Item;
+use super::walk::attribute;
 use super::Dropped;
 use crate::admin::metrics::Registry;
 use crate::config::{AttributeCondition, FilterConfig, SpanKindName, StatusName};
@@ -35,11 +36,7 @@ impl Condition {
     }
 
     pub fn holds(&self, attributes: &[KeyValue]) -> bool {
-        let Some(value) = attributes
-            .iter()
-            .find(|kv| kv.key == self.key)
-            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-        else {
+        let Some(value) = attribute(attributes, &self.key) else {
             return false;
         };
         let number = match value {

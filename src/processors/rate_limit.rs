@@ -3,10 +3,10 @@
 //! `sampled`. A token bucket per service, refilled continuously.
 
 use super::retain::Item;
+use super::walk::string_attribute;
 use super::Dropped;
 use crate::admin::metrics::Registry;
 use crate::config::RateLimitConfig;
-use crate::proto::common::v1::any_value::Value;
 use crate::signal::Signal;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -44,14 +44,7 @@ impl RateLimiter {
             if self.keep_errors && span.status.as_ref().is_some_and(|s| s.code == 2) {
                 return true;
             }
-            let service = resource
-                .iter()
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                    Value::StringValue(s) => Some(s.as_str()),
-                    _ => None,
-                })
-                .unwrap_or("");
+            let service = string_attribute(resource, "service.name").unwrap_or("");
             let key = if buckets.len() < MAX_SERVICES || buckets.contains_key(service) {
                 service
             } else {
@@ -75,6 +68,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::common::v1::any_value::Value;
     use crate::proto::common::v1::{AnyValue, KeyValue};
     use crate::proto::resource::v1::Resource;
     use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};

@@ -6,6 +6,7 @@
 //! `interval`. Series are capped at `max_series`; the rest is counted in an
 //! overflow series (`otel.metric.overflow: true`).
 
+use super::walk::{attribute, string_attribute};
 use crate::config::SpanMetricsConfig;
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
@@ -64,29 +65,8 @@ fn now_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn string_attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    match attributes
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .as_ref()?
-        .value
-        .as_ref()?
-    {
-        Value::StringValue(s) => Some(s),
-        _ => None,
-    }
-}
-
 fn int_attr(attributes: &[KeyValue], key: &str) -> Option<i64> {
-    match attributes
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .as_ref()?
-        .value
-        .as_ref()?
-    {
+    match attribute(attributes, key)? {
         Value::IntValue(i) => Some(*i),
         Value::DoubleValue(d) => Some(*d as i64),
         _ => None,
@@ -119,7 +99,7 @@ impl SpanMetrics {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for rs in &traces.resource_spans {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-            let service = string_attr(resource, "service.name").unwrap_or("unknown_service");
+            let service = string_attribute(resource, "service.name").unwrap_or("unknown_service");
             for span in rs.scope_spans.iter().flat_map(|s| &s.spans) {
                 self.record_span(&mut state, service, span);
             }
@@ -163,9 +143,9 @@ impl SpanMetrics {
             return;
         }
         let (Some(system), model) = (
-            string_attr(&span.attributes, "gen_ai.system")
-                .or_else(|| string_attr(&span.attributes, "gen_ai.provider.name")),
-            string_attr(&span.attributes, "gen_ai.request.model").unwrap_or(""),
+            string_attribute(&span.attributes, "gen_ai.system")
+                .or_else(|| string_attribute(&span.attributes, "gen_ai.provider.name")),
+            string_attribute(&span.attributes, "gen_ai.request.model").unwrap_or(""),
         ) else {
             return;
         };
@@ -394,7 +374,7 @@ mod tests {
             points
                 .iter()
                 .find(|p| {
-                    string_attr(&p.attributes, "span.name") == Some(name)
+                    string_attribute(&p.attributes, "span.name") == Some(name)
                         || (name == OVERFLOW && p.attributes[0].key == OVERFLOW)
                 })
                 .map(value)
@@ -413,7 +393,7 @@ mod tests {
         let a = h
             .data_points
             .iter()
-            .find(|p| string_attr(&p.attributes, "span.name") == Some("GET /a"))
+            .find(|p| string_attribute(&p.attributes, "span.name") == Some("GET /a"))
             .unwrap();
         assert_eq!(a.bucket_counts, vec![1, 1, 1]);
         assert_eq!(a.count, 3);
@@ -425,7 +405,7 @@ mod tests {
             tokens
                 .data_points
                 .iter()
-                .find(|p| string_attr(&p.attributes, "gen_ai.token.type") == Some(kind))
+                .find(|p| string_attribute(&p.attributes, "gen_ai.token.type") == Some(kind))
                 .map(value)
         };
         assert_eq!(total("input"), Some(150));

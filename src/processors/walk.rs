@@ -3,6 +3,7 @@
 //! and data point attributes, and the free texts (span and event names,
 //! status messages, log bodies).
 
+use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, KeyValue};
 use crate::proto::metrics::v1::metric::Data;
 use crate::signal::{Logs, Metrics, Traces};
@@ -22,6 +23,25 @@ impl Place {
     /// The places that belong to one telemetry item (not its resource or scope).
     pub fn is_item(self) -> bool {
         !matches!(self, Place::Resource | Place::Scope)
+    }
+}
+
+/// The value of attribute `key`, if present and set.
+pub fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()
+}
+
+/// The value of attribute `key` when it is a string.
+pub fn string_attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attribute(attributes, key)? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
     }
 }
 
