@@ -4,6 +4,10 @@
 //!
 //!     cargo bench --bench codec
 
+// The agent's allocator, so that allocation costs are the agent's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ignis_agent::admin::metrics::Registry;
 use ignis_agent::compression::compress;
@@ -11,7 +15,7 @@ use ignis_agent::config::RedactionConfig;
 use ignis_agent::config::{Compression, SignalKind};
 use ignis_agent::exporters::batch::split;
 use ignis_agent::processors::redaction::Redaction;
-use ignis_agent::proto::wire::count_items;
+use ignis_agent::proto::wire::validate;
 use ignis_agent::signal::{Signal, Traces};
 use prost::Message;
 
@@ -29,8 +33,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("decode", |b| {
         b.iter(|| Traces::decode(bytes.as_slice()).unwrap())
     });
-    group.bench_function("count_items_wire", |b| {
-        b.iter(|| count_items(SignalKind::Traces, &bytes).unwrap())
+    group.bench_function("validate_wire", |b| {
+        b.iter(|| validate(SignalKind::Traces, &bytes).unwrap())
     });
     group.bench_function("encode", |b| b.iter(|| request.encode_to_vec()));
     group.bench_function("gzip6", |b| b.iter(|| compress(&bytes, Compression::Gzip)));

@@ -10,7 +10,7 @@ use clap::Parser;
 use http::HeaderMap;
 use ignis_agent::compression::{decompress, Encoding};
 use ignis_agent::config::SignalKind;
-use ignis_agent::proto::wire::count_items;
+use ignis_agent::proto::wire::validate;
 use ignis_agent::receivers::grpc::{ExportHandler, ExportService};
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +39,7 @@ struct Counts {
 impl Counts {
     fn record(&self, signal: SignalKind, body: &[u8]) -> bool {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        match count_items(signal, body) {
+        match validate(signal, body) {
             Ok(n) => {
                 self.items[signal as usize].fetch_add(n as u64, Ordering::Relaxed);
                 true

@@ -2,7 +2,7 @@
 //! receivers first, then queues drain through their senders.
 
 use super::memory_limiter::MemoryLimiter;
-use super::{Fanout, Pipeline, QueueHandle};
+use super::{Fanout, Pipeline, QueueHandle, Valid};
 use crate::admin::metrics::Registry;
 use crate::admin::{self, server::AdminState};
 use crate::config::IgnisProtocol;
@@ -595,7 +595,7 @@ impl Emitter {
         };
         let encoded = prost::Message::encode_to_vec(&snapshot).into();
         // Cumulative: a refused snapshot is superseded by the next one.
-        if let Err(e) = self.fanout.consume(encoded, snapshot).await {
+        if let Err(e) = self.fanout.consume(Valid::decoded(snapshot, encoded)).await {
             tracing::warn!(error = %e, "span_metrics could not queue its metrics; the next interval carries them");
         }
     }

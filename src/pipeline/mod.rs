@@ -6,4 +6,4 @@ mod fanout;
 pub mod memory_limiter;
 
 pub use build::Agent;
-pub use fanout::{Fanout, Pipeline, QueueHandle};
+pub use fanout::{Fanout, Pipeline, QueueHandle, Valid};

@@ -136,14 +136,12 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
                 return Err(Status::unauthenticated("a valid bearer token is required"));
             }
         }
-        let body = request.into_inner();
-        // Decoding validates the request; the bytes as received travel on
-        // unless a processor changes them.
-        let decoded = S::decode(body.clone()).map_err(|e| {
+        // The bytes as received travel on unless a processor changes them.
+        let valid = self.0.validate(request.into_inner()).map_err(|e| {
             let signal = S::KIND.as_str();
             Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
         })?;
-        self.0.consume(body, decoded).await.map_err(refusal)?;
+        self.0.consume(valid).await.map_err(refusal)?;
         Ok(S::Response::default())
     }
 }

@@ -4,7 +4,7 @@
 use super::auth::BearerToken;
 use super::RETRY_DELAY;
 use crate::compression::{decompress, DecompressError, Encoding};
-use crate::pipeline::Fanout;
+use crate::pipeline::{Fanout, Valid};
 use crate::proto::rpc;
 use crate::queue::PushError;
 use crate::signal::{Logs, Metrics, Signal, Traces};
@@ -169,17 +169,18 @@ async fn export<S: Signal>(
             }
         },
     };
-    // Decoding validates the request. Protobuf travels on as received
-    // (unless a processor changes it); JSON is encoded once, here.
-    let decoded = match format {
-        Format::Protobuf => S::decode(data.clone())
-            .map(|r| (data, r))
-            .map_err(|e| e.to_string()),
+    // Protobuf travels on as received (unless a processor changes it);
+    // JSON is encoded once, here.
+    let valid = match format {
+        Format::Protobuf => route.fanout.validate(data),
         Format::Json => serde_json::from_slice::<S>(&data)
-            .map(|r| (r.encode_to_vec().into(), r))
+            .map(|r| {
+                let encoded = r.encode_to_vec().into();
+                Valid::decoded(r, encoded)
+            })
             .map_err(|e| e.to_string()),
     };
-    let (encoded, request) = match decoded {
+    let valid = match valid {
         Ok(decoded) => decoded,
         Err(e) => {
             let message = format!("malformed OTLP {} request: {e}", S::KIND.as_str());
@@ -191,7 +192,7 @@ async fn export<S: Signal>(
             );
         }
     };
-    match route.fanout.consume(encoded, request).await {
+    match route.fanout.consume(valid).await {
         Ok(()) => success::<S>(format),
         Err(e) => refusal(format, e),
     }

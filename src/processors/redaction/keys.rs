@@ -28,17 +28,22 @@ pub const DEFAULT_BLOCKED: &[&str] = &[
 
 pub struct BlockedKeys {
     words: Vec<String>,
+    /// Length of the longest word: how much of a key's tail is compared.
+    longest: usize,
 }
 
 /// The key's last dotted segment, ASCII letters and digits only, lowercased,
 /// back to front: compared in place, so no key allocates.
-fn normalized_reversed(key: &str) -> impl Iterator<Item = u8> + Clone + '_ {
+fn normalized_reversed(key: &str) -> impl Iterator<Item = u8> + '_ {
     let last = key.rsplit('.').next().unwrap_or(key);
     last.bytes()
         .rev()
         .filter(u8::is_ascii_alphanumeric)
         .map(|b| b.to_ascii_lowercase())
 }
+
+/// Tails up to this long are compared from the stack.
+const STACK_TAIL: usize = 64;
 
 impl BlockedKeys {
     pub fn new(defaults: bool, extra: &[String]) -> Self {
@@ -54,7 +59,8 @@ impl BlockedKeys {
         if defaults {
             words.extend(DEFAULT_BLOCKED.iter().map(|w| w.to_string()));
         }
-        BlockedKeys { words }
+        let longest = words.iter().map(String::len).max().unwrap_or(0);
+        BlockedKeys { words, longest }
     }
 
     /// The blocked words, in the order `matches` numbers them.
@@ -64,12 +70,27 @@ impl BlockedKeys {
 
     /// The index of the blocked word `key` matches, if any.
     pub fn matches(&self, key: &str) -> Option<usize> {
-        let reversed = normalized_reversed(key);
+        // Normalize the key's tail once (one byte past the longest word,
+        // to tell a whole match from a suffix), then compare every word.
+        let wanted = self.longest + 1;
+        let mut stack = [0u8; STACK_TAIL];
+        let heap: Vec<u8>;
+        let tail: &[u8] = if wanted <= STACK_TAIL {
+            let mut n = 0;
+            for (slot, b) in stack.iter_mut().zip(normalized_reversed(key).take(wanted)) {
+                *slot = b;
+                n += 1;
+            }
+            &stack[..n]
+        } else {
+            heap = normalized_reversed(key).take(wanted).collect();
+            &heap
+        };
         self.words.iter().position(|word| {
-            let mut rest = reversed.clone();
-            let ends_with = word.bytes().rev().all(|b| rest.next() == Some(b));
+            let word = word.as_bytes();
+            let ends_with = tail.len() >= word.len() && word.iter().rev().eq(&tail[..word.len()]);
             // Short words must match whole: "pwd" yes, "oauth" is not "auth"-ish.
-            ends_with && (word.len() > 4 || rest.next().is_none())
+            ends_with && (word.len() > 4 || tail.len() == word.len())
         })
     }
 }
@@ -106,6 +127,10 @@ mod tests {
         ] {
             assert!(keys.matches(key).is_some(), "{key} should be blocked");
         }
+        let long = "a_blocked_word_longer_than_the_sixty_four_bytes_compared_on_the_stack";
+        let keys_with_long = BlockedKeys::new(false, &[long.into()]);
+        assert!(keys_with_long.matches(&format!("x.{long}")).is_some());
+        assert!(keys_with_long.matches("x.a_blocked_word").is_none());
         for key in [
             "gen_ai.usage.input_tokens",
             "token_count",

@@ -1,0 +1,148 @@
+//! The receivers prove a request well-formed at the wire level instead of
+//! decoding it (`proto/wire.rs`). That is only sound if the wire check
+//! accepts exactly what decoding accepts: this property test mutates real
+//! requests of every signal (flipped, inserted and removed bytes, cuts) and
+//! holds the two to the same verdict and the same item count.
+
+use ignis_agent::config::SignalKind;
+use ignis_agent::proto::wire::validate;
+use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
+use proptest::prelude::*;
+use prost::Message;
+
+const TRACES: &str = r#"{"resourceSpans":[{"resource":{"attributes":[
+  {"key":"service.name","value":{"stringValue":"checkout"}},
+  {"key":"k","value":{"kvlistValue":{"values":[{"key":"n","value":{"arrayValue":{"values":[{"intValue":"7"},{"boolValue":true},{"doubleValue":1.5},{"bytesValue":"AAE="}]}}}]}}}],
+  "droppedAttributesCount":1},
+ "scopeSpans":[{"scope":{"name":"s","version":"1","attributes":[{"key":"a","value":{"stringValue":"b"}}],"droppedAttributesCount":2},
+  "spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b173",
+    "traceState":"ot=th:8","flags":257,"name":"GET /cart","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2",
+    "attributes":[{"key":"user.email","value":{"stringValue":"a@b.example"}},{"key":"n","value":{"intValue":"-3"}}],
+    "droppedAttributesCount":3,
+    "events":[{"timeUnixNano":"3","name":"exception","attributes":[{"key":"x","value":{"stringValue":"y"}}],"droppedAttributesCount":1}],
+    "droppedEventsCount":4,
+    "links":[{"traceId":"5b8efff798038103d269b633813fc60d","spanId":"eee19b7ec3c1b175","traceState":"a=b","attributes":[{"key":"l","value":{"stringValue":"m"}}],"droppedAttributesCount":1,"flags":1}],
+    "droppedLinksCount":5,"status":{"message":"HTTP 500","code":2}},
+   {"name":"second","kind":3}],"schemaUrl":"https://opentelemetry.io/schemas/1.26.0"}],
+ "schemaUrl":"https://opentelemetry.io/schemas/1.26.0"}]}"#;
+
+const LOGS: &str = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},
+ "scopeLogs":[{"scope":{"name":"s"},"logRecords":[
+  {"timeUnixNano":"1","observedTimeUnixNano":"2","severityNumber":9,"severityText":"INFO",
+   "body":{"stringValue":"order placed by a@b.example"},"attributes":[{"key":"thread.id","value":{"intValue":"12"}}],
+   "droppedAttributesCount":1,"flags":1,"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","eventName":"order"},
+  {"body":{"kvlistValue":{"values":[{"key":"k","value":{"arrayValue":{"values":[{"stringValue":"v"}]}}}]}}}],
+  "schemaUrl":"u"}],"schemaUrl":"u"}]}"#;
+
+const METRICS: &str = r#"{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},
+ "scopeMetrics":[{"scope":{"name":"s"},"metrics":[
+  {"name":"g","description":"d","unit":"1","gauge":{"dataPoints":[{"attributes":[{"key":"a","value":{"stringValue":"b"}}],"startTimeUnixNano":"1","timeUnixNano":"2","asDouble":1.5,"flags":1,
+     "exemplars":[{"filteredAttributes":[{"key":"e","value":{"stringValue":"f"}}],"timeUnixNano":"2","asInt":"3","spanId":"eee19b7ec3c1b174","traceId":"5b8efff798038103d269b633813fc60c"}]}]}},
+  {"name":"c","sum":{"dataPoints":[{"asInt":"5"},{"asInt":"6"}],"aggregationTemporality":2,"isMonotonic":true},"metadata":[{"key":"m","value":{"stringValue":"n"}}]},
+  {"name":"h","histogram":{"dataPoints":[{"count":"3","sum":4.5,"bucketCounts":["1","2"],"explicitBounds":[1.0],"min":0.5,"max":3.0,"exemplars":[{"asDouble":1.0}]}],"aggregationTemporality":1}},
+  {"name":"e","exponentialHistogram":{"dataPoints":[{"count":"3","sum":1.0,"scale":-2,"zeroCount":"1","positive":{"offset":-1,"bucketCounts":["1","300"]},"negative":{"offset":2,"bucketCounts":["0"]},"min":0.1,"max":9.0,"zeroThreshold":0.001,"flags":1}],"aggregationTemporality":2}},
+  {"name":"s","summary":{"dataPoints":[{"count":"2","sum":3.0,"quantileValues":[{"quantile":0.5,"value":1.0},{"quantile":1.0,"value":2.0}],"flags":0}]}}
+ ]}]}]}"#;
+
+fn corpus() -> Vec<(SignalKind, Vec<u8>)> {
+    let mut corpus = vec![
+        (SignalKind::Traces, encode::<Traces>(TRACES)),
+        (SignalKind::Logs, encode::<Logs>(LOGS)),
+        (SignalKind::Metrics, encode::<Metrics>(METRICS)),
+    ];
+    // The shared benchmark bodies, when they sit beside the project.
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/");
+    for (kind, file) in [
+        (SignalKind::Traces, "traces.pb"),
+        (SignalKind::Logs, "logs.pb"),
+        (SignalKind::Metrics, "metrics.pb"),
+    ] {
+        if let Ok(bytes) = std::fs::read(format!("{shared}{file}")) {
+            // The first few KB: mutations then hit every level of nesting.
+            corpus.push((kind, bytes[..bytes.len().min(4096)].to_vec()));
+        }
+    }
+    corpus
+}
+
+fn encode<S: Signal>(json: &str) -> Vec<u8> {
+    let request: S = serde_json::from_str(json).expect("the corpus is valid OTLP/JSON");
+    request.encode_to_vec()
+}
+
+/// What decoding says: the item count, or an error.
+fn decoded(kind: SignalKind, bytes: &[u8]) -> Option<usize> {
+    match kind {
+        SignalKind::Traces => Traces::decode(bytes).ok().map(|r| r.item_count()),
+        SignalKind::Logs => Logs::decode(bytes).ok().map(|r| r.item_count()),
+        SignalKind::Metrics => Metrics::decode(bytes).ok().map(|r| r.item_count()),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Set(usize, u8),
+    Insert(usize, u8),
+    Remove(usize),
+    Cut(usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::Set(at, b)),
+        2 => (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Mutation::Insert(at, b)),
+        2 => any::<usize>().prop_map(Mutation::Remove),
+        1 => any::<usize>().prop_map(Mutation::Cut),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
+    if bytes.is_empty() {
+        return;
+    }
+    let at = |i: &usize| i % bytes.len();
+    match mutation {
+        Mutation::Set(i, b) => {
+            let i = at(i);
+            bytes[i] = *b;
+        }
+        Mutation::Insert(i, b) => {
+            let i = at(i);
+            bytes.insert(i, *b);
+        }
+        Mutation::Remove(i) => {
+            let i = at(i);
+            bytes.remove(i);
+        }
+        Mutation::Cut(i) => {
+            let i = at(i);
+            bytes.truncate(i);
+        }
+    }
+}
+
+#[test]
+fn the_corpus_is_valid_and_counted() {
+    for (kind, bytes) in corpus().into_iter().take(3) {
+        let count = decoded(kind, &bytes).expect("decodes");
+        assert!(count >= 2, "{kind:?} has items");
+        assert_eq!(validate(kind, &bytes), Ok(count), "{kind:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn wire_validation_agrees_with_decoding(
+        pick in any::<usize>(),
+        mutations in proptest::collection::vec(mutation(), 1..4),
+    ) {
+        let corpus = corpus();
+        let (kind, mut bytes) = corpus[pick % corpus.len()].clone();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        prop_assert_eq!(validate(kind, &bytes).ok(), decoded(kind, &bytes), "{:?}", kind);
+    }
+}
