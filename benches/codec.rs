@@ -1,6 +1,6 @@
 //! The per-request hot path on the shared workload (100 spans, 64 KB):
-//! decode (what the receiver does to validate), wire-level counting, encode,
-//! gzip-6 and zstd of a batch, and splitting.
+//! decode, wire-level validation (what a pass-through receiver does), encode,
+//! gzip-6 and zstd, splitting, and redaction both decoded and on the wire.
 //!
 //!     cargo bench --bench codec
 
@@ -14,7 +14,9 @@ use ignis_agent::compression::compress;
 use ignis_agent::config::RedactionConfig;
 use ignis_agent::config::{Compression, SignalKind};
 use ignis_agent::exporters::batch::split;
+use ignis_agent::processors::on_wire::WireChain;
 use ignis_agent::processors::redaction::Redaction;
+use ignis_agent::processors::Processor;
 use ignis_agent::proto::wire::validate;
 use ignis_agent::signal::{Signal, Traces};
 use prost::Message;
@@ -53,6 +55,24 @@ fn bench(c: &mut Criterion) {
             redaction.apply(&mut copy);
             copy
         })
+    });
+    // The whole processing step of the shipped config's redaction, both ways:
+    // decode → redact → encode, and on the wire (`processors/on_wire.rs`).
+    let chain = vec![std::sync::Arc::new(Processor::Redaction(Box::new(
+        redaction,
+    )))];
+    group.bench_function("decode_redact_encode", |b| {
+        b.iter(|| {
+            let mut request = Traces::decode(bytes.as_slice()).unwrap();
+            for processor in &chain {
+                processor.apply(&mut request);
+            }
+            request.encode_to_vec()
+        })
+    });
+    let on_wire = WireChain::new(&chain).unwrap();
+    group.bench_function("redact_on_wire", |b| {
+        b.iter(|| on_wire.apply(SignalKind::Traces, &bytes))
     });
     group.finish();
 }

@@ -3,16 +3,29 @@
 //! anywhere in a request, and benign look-alikes survive untouched.
 
 use ignis_agent::admin::metrics::Registry;
-use ignis_agent::config::RedactionConfig;
+use ignis_agent::config::{RedactAction, RedactionConfig, ResourceDetectionConfig, SignalKind};
+use ignis_agent::processors::on_wire::WireChain;
 use ignis_agent::processors::redaction::Redaction;
+use ignis_agent::processors::resource_detection::ResourceDetection;
+use ignis_agent::processors::Processor;
 use ignis_agent::proto::common::v1::any_value::Value;
-use ignis_agent::proto::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+use ignis_agent::proto::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+};
 use ignis_agent::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use ignis_agent::proto::metrics::v1::metric::Data;
+use ignis_agent::proto::metrics::v1::{
+    Exemplar, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+    ScopeMetrics, Summary, SummaryDataPoint,
+};
 use ignis_agent::proto::resource::v1::Resource;
 use ignis_agent::proto::trace::v1::span::{Event, Link};
 use ignis_agent::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use ignis_agent::signal::{Logs, Traces};
+use ignis_agent::proto::wire;
+use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use proptest::prelude::*;
+use prost::Message;
+use std::sync::Arc;
 
 fn digits(n: usize) -> impl Strategy<Value = String> {
     proptest::collection::vec(0u32..10, n).prop_map(|d| {
@@ -389,4 +402,167 @@ fn summaries_count_and_name_only_when_asked_and_allowed_keys_keep_only_those() {
         ..RedactionConfig::default()
     });
     assert_eq!(keys(&allowed), vec!["http.route"]);
+}
+
+// ---------------------------------------------------------------------------
+// The wire path (`processors/on_wire.rs`) against the decoded path: the same
+// processors, the same requests, the same result.
+
+fn metrics(text: &str) -> Metrics {
+    let point_attributes = vec![string("route", text), string("db.password", "x")];
+    let exemplar = Exemplar {
+        filtered_attributes: vec![string("user", text)],
+        ..Default::default()
+    };
+    let metric = |name: &str, data: Data| Metric {
+        name: name.into(),
+        metadata: vec![string("note", text)],
+        data: Some(data),
+        ..Default::default()
+    };
+    Metrics {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource::default()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "s".into(),
+                    attributes: vec![string("scope.note", text)],
+                    ..Default::default()
+                }),
+                metrics: vec![
+                    metric(
+                        "g",
+                        Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint {
+                                attributes: point_attributes.clone(),
+                                exemplars: vec![exemplar.clone()],
+                                ..Default::default()
+                            }],
+                        }),
+                    ),
+                    metric(
+                        "h",
+                        Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint {
+                                attributes: point_attributes.clone(),
+                                exemplars: vec![exemplar],
+                                bucket_counts: vec![1, 2],
+                                explicit_bounds: vec![1.0],
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: 2,
+                        }),
+                    ),
+                    metric(
+                        "s",
+                        Data::Summary(Summary {
+                            data_points: vec![SummaryDataPoint {
+                                attributes: point_attributes,
+                                ..Default::default()
+                            }],
+                        }),
+                    ),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Chains that run on the wire: enrichment and redaction in both orders,
+/// masking, hashing, dropping, and an allow-list.
+fn chains() -> &'static [Vec<Arc<Processor>>] {
+    static CHAINS: std::sync::OnceLock<Vec<Vec<Arc<Processor>>>> = std::sync::OnceLock::new();
+    CHAINS.get_or_init(|| {
+        let registry = Registry::default();
+        let env = |k: &str| match k {
+            "K8S_POD_NAME" => Some("checkout-7d9f".to_string()),
+            "HOSTNAME" => Some("node-a".to_string()),
+            _ => None,
+        };
+        let detect = |override_| {
+            Arc::new(Processor::ResourceDetection(ResourceDetection::detect(
+                &ResourceDetectionConfig {
+                    override_,
+                    ..Default::default()
+                },
+                &env,
+            )))
+        };
+        let redact = |config: RedactionConfig| {
+            Arc::new(Processor::Redaction(Box::new(
+                Redaction::new(&config, &registry, "r").unwrap(),
+            )))
+        };
+        vec![
+            vec![detect(false), redact(RedactionConfig::default())],
+            vec![redact(RedactionConfig {
+                action: RedactAction::Hash,
+                hash_key: Some("a-key-for-the-test-0123".into()),
+                allowed_keys: vec!["msg".into(), "detail".into(), "route".into()],
+                ..RedactionConfig::default()
+            })],
+            vec![
+                redact(RedactionConfig {
+                    blocked_key_action: Some(RedactAction::Drop),
+                    detector_actions: [("email".to_string(), RedactAction::Drop)].into(),
+                    ..RedactionConfig::default()
+                }),
+                detect(true),
+            ],
+        ]
+    })
+}
+
+fn same_on_the_wire<S: Signal + std::fmt::Debug>(request: S) -> Result<(), TestCaseError> {
+    let encoded = request.encode_to_vec();
+    prop_assert_eq!(
+        wire::check(S::KIND, &encoded).unwrap().unknown_fields,
+        false
+    );
+    for chain in chains() {
+        let mut decoded = request.clone();
+        for processor in chain {
+            processor.apply(&mut decoded);
+        }
+        let on_wire = WireChain::new(chain).expect("these chains run on the wire");
+        let out = on_wire
+            .apply(S::KIND, &encoded)
+            .unwrap_or_else(|| encoded.clone());
+        prop_assert_eq!(S::decode(out.as_slice()).unwrap(), decoded);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_wire_path_redacts_as_the_decoded_path(
+        text in prop_oneof![secret(), benign()],
+        blocked in any::<bool>(),
+    ) {
+        let mut t = traces(&text);
+        if blocked {
+            let span = &mut t.resource_spans[0].scope_spans[0].spans[0];
+            span.attributes.push(string("db.password", &text));
+            span.attributes.push(KeyValue { key: "apiKey".into(), value: None, ..Default::default() });
+        }
+        same_on_the_wire(t)?;
+        same_on_the_wire(logs(&text))?;
+        same_on_the_wire(metrics(&text))?;
+    }
+}
+
+#[test]
+fn requests_with_unknown_fields_are_flagged_for_decoding() {
+    let mut encoded = traces("x").encode_to_vec();
+    // Field 15 of the request, a string: not in the schema.
+    encoded.extend_from_slice(b"\x7a\x03a@b");
+    assert!(
+        wire::check(SignalKind::Traces, &encoded)
+            .unwrap()
+            .unknown_fields
+    );
 }

@@ -16,6 +16,7 @@ use crate::exporters::http::HttpTransport;
 use crate::exporters::ledger::Ledger;
 use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
 use crate::exporters::Transport;
+use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::{DiskQueue, MemoryQueue, Queue};
@@ -356,13 +357,15 @@ impl Agent {
         let built = pipelines
             .into_iter()
             .map(|(id, p)| {
+                let chain: Vec<_> = p
+                    .processors
+                    .iter()
+                    .filter_map(|id| processors.get(id).cloned().flatten())
+                    .collect();
                 let pipeline = Pipeline {
                     signal: std::marker::PhantomData,
-                    processors: p
-                        .processors
-                        .iter()
-                        .filter_map(|id| processors.get(id).cloned().flatten())
-                        .collect(),
+                    wire: WireChain::new(&chain),
+                    processors: chain,
                     name: id.to_string(),
                     exporters: p
                         .exporters

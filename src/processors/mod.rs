@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod filter;
+pub mod on_wire;
 pub mod rate_limit;
 pub mod redaction;
 pub mod resource_detection;

@@ -217,17 +217,32 @@ static EXEMPLAR: Schema = schema(&[
 /// prost's nesting limit (`prost::RECURSION_LIMIT`).
 const RECURSION_LIMIT: u32 = 100;
 
-/// Checks that `request` is a well-formed export request of `signal` and
-/// returns how many items (spans, log records, data points) it holds.
-pub fn validate(signal: SignalKind, request: &[u8]) -> Result<usize, WireError> {
+/// What a well-formed request holds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Spans, log records or data points.
+    pub items: usize,
+    /// Whether some field is not in the schema: decoding drops such
+    /// fields, copying bytes keeps them.
+    pub unknown_fields: bool,
+}
+
+/// Checks that `request` is a well-formed export request of `signal`.
+pub fn check(signal: SignalKind, request: &[u8]) -> Result<Checked, WireError> {
     let schema = match signal {
         SignalKind::Traces => &TRACES,
         SignalKind::Logs => &LOGS,
         SignalKind::Metrics => &METRICS,
     };
-    let mut items = 0;
-    message(request, schema, RECURSION_LIMIT, &mut items)?;
-    Ok(items)
+    let mut checked = Checked::default();
+    message(request, schema, RECURSION_LIMIT, &mut checked)?;
+    Ok(checked)
+}
+
+/// Checks that `request` is a well-formed export request of `signal` and
+/// returns how many items it holds.
+pub fn validate(signal: SignalKind, request: &[u8]) -> Result<usize, WireError> {
+    check(signal, request).map(|checked| checked.items)
 }
 
 /// Walks one message's fields; `depth` is how many more levels may nest.
@@ -235,12 +250,13 @@ fn message(
     mut buf: &[u8],
     schema: &Schema,
     depth: u32,
-    items: &mut usize,
+    checked: &mut Checked,
 ) -> Result<(), WireError> {
     while !buf.is_empty() {
         let (number, wire_type) = key(&mut buf)?;
         let kind = schema.0.get(number as usize).copied().flatten();
         let Some(kind) = kind else {
+            checked.unknown_fields = true;
             skip(wire_type, number, &mut buf, depth)?;
             continue;
         };
@@ -275,9 +291,9 @@ fn message(
                             return Err(WireError("nested too deeply"));
                         }
                         if matches!(kind, Item(_)) {
-                            *items += 1;
+                            checked.items += 1;
                         }
-                        message(field, inner, depth - 1, items)?;
+                        message(field, inner, depth - 1, checked)?;
                     }
                     Varint | Fixed32 | Fixed64 => {
                         return Err(WireError("a scalar field is length-delimited"))
@@ -321,7 +337,7 @@ fn skip(wire_type: WireType, number: u32, buf: &mut &[u8], depth: u32) -> Result
 
 /// A field's key; one-byte keys (every OTLP field) without a call.
 #[inline(always)]
-fn key(buf: &mut &[u8]) -> Result<(u32, WireType), WireError> {
+pub(crate) fn key(buf: &mut &[u8]) -> Result<(u32, WireType), WireError> {
     match buf.first() {
         Some(&b) if (8..0x80).contains(&b) && b & 7 < 6 => {
             *buf = &buf[1..];
@@ -334,7 +350,7 @@ fn key(buf: &mut &[u8]) -> Result<(u32, WireType), WireError> {
 
 /// A varint; one-byte values without a call.
 #[inline(always)]
-fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+pub(crate) fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
     match buf.first() {
         Some(&b) if b < 0x80 => {
             *buf = &buf[1..];

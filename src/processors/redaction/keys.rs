@@ -30,6 +30,8 @@ pub struct BlockedKeys {
     words: Vec<String>,
     /// Length of the longest word: how much of a key's tail is compared.
     longest: usize,
+    /// The words ending in each byte: most keys are compared with none.
+    by_last_byte: Vec<Vec<usize>>,
 }
 
 /// The key's last dotted segment, ASCII letters and digits only, lowercased,
@@ -60,7 +62,16 @@ impl BlockedKeys {
             words.extend(DEFAULT_BLOCKED.iter().map(|w| w.to_string()));
         }
         let longest = words.iter().map(String::len).max().unwrap_or(0);
-        BlockedKeys { words, longest }
+        let mut by_last_byte = vec![Vec::new(); 256];
+        for (i, word) in words.iter().enumerate() {
+            let last = word.as_bytes()[word.len() - 1];
+            by_last_byte[usize::from(last)].push(i);
+        }
+        BlockedKeys {
+            words,
+            longest,
+            by_last_byte,
+        }
     }
 
     /// The blocked words, in the order `matches` numbers them.
@@ -86,8 +97,11 @@ impl BlockedKeys {
             heap = normalized_reversed(key).take(wanted).collect();
             &heap
         };
-        self.words.iter().position(|word| {
-            let word = word.as_bytes();
+        let candidates = tail
+            .first()
+            .map_or(&[][..], |&last| &self.by_last_byte[usize::from(last)]);
+        candidates.iter().copied().find(|&i| {
+            let word = self.words[i].as_bytes();
             let ends_with = tail.len() >= word.len() && word.iter().rev().eq(&tail[..word.len()]);
             // Short words must match whole: "pwd" yes, "oauth" is not "auth"-ish.
             ends_with && (word.len() > 4 || tail.len() == word.len())

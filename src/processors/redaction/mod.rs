@@ -107,6 +107,31 @@ impl Redaction {
         request.walk(&mut RedactVisitor(self));
     }
 
+    /// Whether it can run on the wire (`processors/on_wire.rs`): summary
+    /// attributes are added per item, which only the decoded path does.
+    pub fn runs_on_wire(&self) -> bool {
+        self.summary == RedactionSummary::None
+    }
+
+    /// Whether an attribute with this key may be changed whatever its
+    /// value (blocked, or not allowed where `item` is true). Conservative:
+    /// `false` means `apply` leaves such an attribute's key rule alone.
+    pub fn may_touch_key(&self, key: &str, item: bool) -> bool {
+        let not_allowed = item && self.allowed.as_ref().is_some_and(|a| !a.contains(key));
+        not_allowed || self.blocked.matches(key).is_some()
+    }
+
+    /// Whether some detector may match `text`; `false` means `apply`
+    /// leaves it as it is. Allocates nothing and counts nothing.
+    pub fn may_match(&self, text: &str) -> bool {
+        self.set.is_match(text)
+    }
+
+    /// `text` (a name or a message) as `apply` leaves it, when it changes.
+    pub fn text(&self, text: &str) -> Option<String> {
+        self.scan(text).map(|(redacted, _)| redacted)
+    }
+
     /// A keyed hash of `text`: equal inputs correlate, nobody without the
     /// key can test guesses against it.
     fn hash(&self, text: &str) -> String {
@@ -128,7 +153,7 @@ impl Redaction {
 
     /// The text with every detected secret replaced, and whether a rule
     /// says to drop it; `None` when nothing matched.
-    fn scan(&self, text: &str) -> Option<(String, bool)> {
+    pub fn scan(&self, text: &str) -> Option<(String, bool)> {
         // `is_match` allocates nothing: most strings stop here.
         if !self.set.is_match(text) {
             return None;
@@ -278,7 +303,7 @@ impl Visitor for RedactVisitor<'_> {
 
     fn text(&mut self, _place: Place, text: &mut String) {
         // A name can't be dropped: a drop rule masks it.
-        if let Some((redacted, _)) = self.0.scan(text) {
+        if let Some(redacted) = self.0.text(text) {
             *text = redacted;
         }
     }

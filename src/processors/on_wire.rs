@@ -1,0 +1,558 @@
+//! Enrichment and redaction on the encoded request, without decoding it.
+//!
+//! The shipped configuration runs `resource_detection` and `redaction` in
+//! every pipeline. Decoding a request to do that allocates every string and
+//! re-encodes all of it, though most of it stays as it was. Here the request
+//! is walked at the wire level and only what may change is decoded: a
+//! resource or scope (small, once per request), an attribute whose key is
+//! blocked or whose value a detector may match, a log body that is not a
+//! clean string. Those parts go through the very same processors, applied
+//! to a request holding just that part, so the semantics (and counters) are
+//! the decoded path's; everything else is copied as it came.
+//!
+//! Requests with fields outside the schema take the decoded path (which
+//! drops them), so nothing unknown slips past redaction; a differential
+//! test holds the two paths to the same result.
+
+use super::Processor;
+use crate::config::SignalKind;
+use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use crate::proto::wire;
+use crate::signal::{Logs, Traces};
+use prost::encoding::{encode_key, encode_varint, WireType};
+use prost::Message;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A pipeline's processors, when all of them can run on the wire.
+pub struct WireChain {
+    processors: Vec<Arc<Processor>>,
+}
+
+impl WireChain {
+    /// `Some` when every processor is `resource_detection` or a `redaction`
+    /// without summary attributes.
+    pub fn new(processors: &[Arc<Processor>]) -> Option<WireChain> {
+        let all = processors.iter().all(|p| match &**p {
+            Processor::ResourceDetection(_) => true,
+            Processor::Redaction(r) => r.runs_on_wire(),
+            _ => false,
+        });
+        (all && !processors.is_empty()).then(|| WireChain {
+            processors: processors.to_vec(),
+        })
+    }
+
+    fn redactions(&self) -> impl Iterator<Item = &super::redaction::Redaction> {
+        self.processors.iter().filter_map(|p| match &**p {
+            Processor::Redaction(r) => Some(&**r),
+            _ => None,
+        })
+    }
+
+    /// The request after the processors; `None` when it is unchanged. The
+    /// request must be well-formed (`proto::wire::check`).
+    pub fn apply(&self, signal: SignalKind, request: &[u8]) -> Option<Vec<u8>> {
+        // Request → resource level (1) → scope level (2) → items (2).
+        rewrite(request, |edit, field| match field.number {
+            1 => edit.child(field, self.resource_level(signal, field.payload)),
+            _ => edit.keep(field),
+        })
+    }
+
+    fn resource_level(&self, signal: SignalKind, level: &[u8]) -> Option<Vec<u8>> {
+        // A singular message field given twice is merged by decoding: the
+        // same as decoding the occurrences concatenated.
+        let mut resource = Vec::new();
+        let mut present = 0;
+        for field in fields(level).filter(|f| f.number == 1) {
+            resource.extend_from_slice(field.payload);
+            present += 1;
+        }
+        let new_resource = (present > 0)
+            .then(|| self.resource(&resource))
+            .flatten()
+            .or_else(|| (present > 1).then(|| resource.clone()));
+        let mut first = true;
+        rewrite(level, |edit, field| match field.number {
+            1 if new_resource.is_some() => {
+                if std::mem::take(&mut first) {
+                    edit.replace(field, new_resource.as_deref());
+                } else {
+                    edit.replace(field, None);
+                }
+            }
+            2 => edit.child(field, self.scope_level(signal, field.payload)),
+            _ => edit.keep(field),
+        })
+    }
+
+    /// The resource, decoded and run through every processor in a request
+    /// of its own; `None` when it encodes as it came.
+    fn resource(&self, encoded: &[u8]) -> Option<Vec<u8>> {
+        let resource = Resource::decode(encoded).ok()?;
+        let mut request = Traces {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(resource),
+                ..Default::default()
+            }],
+        };
+        self.run(&mut request);
+        let resource = request.resource_spans.pop()?.resource?;
+        changed(encoded, resource.encode_to_vec())
+    }
+
+    fn scope_level(&self, signal: SignalKind, level: &[u8]) -> Option<Vec<u8>> {
+        let mut scope = Vec::new();
+        let mut present = 0;
+        for field in fields(level).filter(|f| f.number == 1) {
+            scope.extend_from_slice(field.payload);
+            present += 1;
+        }
+        let new_scope = (present > 0)
+            .then(|| self.scope(&scope))
+            .flatten()
+            .or_else(|| (present > 1).then(|| scope.clone()));
+        let mut first = true;
+        rewrite(level, |edit, field| match field.number {
+            1 if new_scope.is_some() => {
+                if std::mem::take(&mut first) {
+                    edit.replace(field, new_scope.as_deref());
+                } else {
+                    edit.replace(field, None);
+                }
+            }
+            2 => {
+                let item = match signal {
+                    SignalKind::Traces => self.span(field.payload),
+                    SignalKind::Logs => self.log_record(field.payload),
+                    SignalKind::Metrics => self.metric(field.payload),
+                };
+                edit.child(field, item)
+            }
+            _ => edit.keep(field),
+        })
+    }
+
+    fn scope(&self, encoded: &[u8]) -> Option<Vec<u8>> {
+        let scope = InstrumentationScope::decode(encoded).ok()?;
+        let mut request = Traces {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(scope),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        self.run(&mut request);
+        let scope = request.resource_spans.pop()?.scope_spans.pop()?.scope?;
+        changed(encoded, scope.encode_to_vec())
+    }
+
+    fn span(&self, span: &[u8]) -> Option<Vec<u8>> {
+        rewrite(span, |edit, field| match field.number {
+            9 => self.attribute(edit, field),
+            5 => edit.child(field, self.text(field.payload)),
+            11 => edit.child(
+                field,
+                rewrite(field.payload, |edit, field| match field.number {
+                    3 => self.attribute(edit, field),
+                    2 => edit.child(field, self.text(field.payload)),
+                    _ => edit.keep(field),
+                }),
+            ),
+            13 => edit.child(
+                field,
+                rewrite(field.payload, |edit, field| match field.number {
+                    4 => self.attribute(edit, field),
+                    _ => edit.keep(field),
+                }),
+            ),
+            15 => edit.child(
+                field,
+                rewrite(field.payload, |edit, field| match field.number {
+                    2 => edit.child(field, self.text(field.payload)),
+                    _ => edit.keep(field),
+                }),
+            ),
+            _ => edit.keep(field),
+        })
+    }
+
+    fn log_record(&self, record: &[u8]) -> Option<Vec<u8>> {
+        rewrite(record, |edit, field| match field.number {
+            6 => self.attribute(edit, field),
+            12 => edit.child(field, self.text(field.payload)),
+            5 => edit.child(field, self.body(field.payload)),
+            _ => edit.keep(field),
+        })
+    }
+
+    fn metric(&self, metric: &[u8]) -> Option<Vec<u8>> {
+        // Gauge 5, sum 7, histogram 9, exponential histogram 10, summary 11:
+        // data points are field 1 of each.
+        rewrite(metric, |edit, field| match field.number {
+            5 | 7 | 9 | 10 | 11 => {
+                let data = rewrite(field.payload, |edit, point| match point.number {
+                    1 => edit.child(point, self.data_point(field.number, point.payload)),
+                    _ => edit.keep(point),
+                });
+                edit.child(field, data)
+            }
+            _ => edit.keep(field),
+        })
+    }
+
+    /// A data point's attributes and its exemplars' filtered attributes.
+    fn data_point(&self, data: u32, point: &[u8]) -> Option<Vec<u8>> {
+        let (attributes, exemplars) = match data {
+            5 | 7 => (7, Some(5)),
+            9 => (9, Some(8)),
+            10 => (1, Some(11)),
+            _ => (7, None),
+        };
+        rewrite(point, |edit, field| {
+            if field.number == attributes {
+                self.attribute(edit, field)
+            } else if Some(field.number) == exemplars {
+                let exemplar = rewrite(field.payload, |edit, field| match field.number {
+                    7 => self.attribute(edit, field),
+                    _ => edit.keep(field),
+                });
+                edit.child(field, exemplar)
+            } else {
+                edit.keep(field)
+            }
+        })
+    }
+
+    /// One attribute of an item: copied when no rule can touch it; a
+    /// plain string redacted in place; anything else (a blocked or
+    /// disallowed key, a nested value) run through the processors.
+    fn attribute(&self, edit: &mut Edit, field: Field) {
+        match self.classify(field.payload) {
+            Attribute::Untouched => edit.keep(field),
+            Attribute::Text(text) => match self.string(text) {
+                Redacted::Kept => edit.keep(field),
+                Redacted::Dropped => edit.replace(field, None),
+                Redacted::Replaced(text) => {
+                    let value = rewrite(field.payload, |edit, kv| match kv.number {
+                        2 => edit.replace(kv, Some(&string_value(&text))),
+                        _ => edit.keep(kv),
+                    });
+                    edit.child(field, value)
+                }
+            },
+            Attribute::Other => self.attribute_decoded(edit, field),
+        }
+    }
+
+    fn attribute_decoded(&self, edit: &mut Edit, field: Field) {
+        let Ok(kv) = KeyValue::decode(field.payload) else {
+            return edit.keep(field);
+        };
+        let mut request = Traces {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        attributes: vec![kv],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        self.run(&mut request);
+        let attributes = request
+            .resource_spans
+            .pop()
+            .and_then(|mut r| r.scope_spans.pop())
+            .and_then(|mut s| s.spans.pop())
+            .map(|s| s.attributes)
+            .unwrap_or_default();
+        // Redaction leaves zero or one attribute in its place.
+        edit.replace(field, None);
+        for kv in &attributes {
+            edit.append(field.number, &kv.encode_to_vec());
+        }
+    }
+
+    /// What redaction can do to an encoded `KeyValue` of an item. Anything
+    /// unusual (a repeated field, a nested value) is `Other`.
+    fn classify<'a>(&self, kv: &'a [u8]) -> Attribute<'a> {
+        let (mut key, mut value, mut keys, mut values) = (&b""[..], None, 0, 0);
+        for field in fields(kv) {
+            match field.number {
+                1 => (key, keys) = (field.payload, keys + 1),
+                2 => (value, values) = (Some(field.payload), values + 1),
+                _ => {}
+            }
+        }
+        if keys > 1 || values > 1 {
+            return Attribute::Other;
+        }
+        let Ok(key) = std::str::from_utf8(key) else {
+            return Attribute::Other;
+        };
+        if self.redactions().any(|r| r.may_touch_key(key, true)) {
+            return Attribute::Other;
+        }
+        match value.map(|value| self.classify_value(value)) {
+            None => Attribute::Untouched,
+            Some(class) => class,
+        }
+    }
+
+    /// What redaction can do to an encoded `AnyValue`.
+    fn classify_value<'a>(&self, value: &'a [u8]) -> Attribute<'a> {
+        let mut fields = fields(value);
+        let (Some(only), None) = (fields.next(), fields.next()) else {
+            // Empty is untouched; a oneof given twice is left to decoding.
+            return if value.is_empty() {
+                Attribute::Untouched
+            } else {
+                Attribute::Other
+            };
+        };
+        match only.number {
+            1 => match std::str::from_utf8(only.payload) {
+                Ok(text) if self.redactions().any(|r| r.may_match(text)) => Attribute::Text(text),
+                Ok(_) => Attribute::Untouched,
+                Err(_) => Attribute::Other,
+            },
+            // Arrays and key-value lists hold strings and keys.
+            5 | 6 => Attribute::Other,
+            _ => Attribute::Untouched,
+        }
+    }
+
+    /// A string value through every redaction in turn.
+    fn string(&self, original: &str) -> Redacted {
+        let mut text = Cow::Borrowed(original);
+        for redaction in self.redactions() {
+            match redaction.scan(&text) {
+                Some((_, true)) => return Redacted::Dropped,
+                Some((redacted, false)) => text = Cow::Owned(redacted),
+                None => {}
+            }
+        }
+        match text {
+            Cow::Owned(text) => Redacted::Replaced(text),
+            Cow::Borrowed(_) => Redacted::Kept,
+        }
+    }
+
+    /// A name or message as the redactions leave it, if changed.
+    fn text(&self, encoded: &[u8]) -> Option<Vec<u8>> {
+        let original = std::str::from_utf8(encoded).ok()?;
+        let mut text = Cow::Borrowed(original);
+        for redaction in self.redactions() {
+            if let Some(redacted) = redaction.text(&text) {
+                text = redacted.into();
+            }
+        }
+        match text {
+            Cow::Owned(text) => Some(text.into_bytes()),
+            Cow::Borrowed(_) => None,
+        }
+    }
+
+    /// A log body: a string is redacted in place (a dropped one becomes
+    /// `<redacted>`); a nested value goes through the processors.
+    fn body(&self, encoded: &[u8]) -> Option<Vec<u8>> {
+        match self.classify_value(encoded) {
+            Attribute::Untouched => None,
+            Attribute::Text(text) => {
+                // As the decoded path: a dropped body is masked, and later
+                // redactions see the mask.
+                let mut text = Cow::Borrowed(text);
+                for redaction in self.redactions() {
+                    match redaction.scan(&text) {
+                        Some((_, true)) => text = Cow::Borrowed("<redacted>"),
+                        Some((redacted, false)) => text = Cow::Owned(redacted),
+                        None => {}
+                    }
+                }
+                changed(encoded, string_value(&text))
+            }
+            Attribute::Other => self.body_decoded(encoded),
+        }
+    }
+
+    fn body_decoded(&self, encoded: &[u8]) -> Option<Vec<u8>> {
+        let body = AnyValue::decode(encoded).ok()?;
+        let mut request = Logs {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        body: Some(body),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        self.run(&mut request);
+        let body = request
+            .resource_logs
+            .pop()?
+            .scope_logs
+            .pop()?
+            .log_records
+            .pop()?
+            .body?;
+        changed(encoded, body.encode_to_vec())
+    }
+
+    fn run<S: crate::signal::Signal>(&self, request: &mut S) {
+        for processor in &self.processors {
+            processor.apply(request);
+        }
+    }
+}
+
+/// What redaction can do to an attribute or a body.
+enum Attribute<'a> {
+    /// No rule can change it.
+    Untouched,
+    /// A plain string some detector may match.
+    Text(&'a str),
+    /// Decode it and let the processors decide.
+    Other,
+}
+
+/// What the redactions did to a string value.
+enum Redacted {
+    Kept,
+    Replaced(String),
+    Dropped,
+}
+
+/// An `AnyValue` holding `text`.
+fn string_value(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 3);
+    put(&mut out, 1, text.as_bytes());
+    out
+}
+
+/// `new` when it differs from `old`.
+fn changed(old: &[u8], new: Vec<u8>) -> Option<Vec<u8>> {
+    (old != new.as_slice()).then_some(new)
+}
+
+/// One field of a message on the wire.
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    number: u32,
+    /// A length-delimited field's bytes; empty for other wire types.
+    payload: &'a [u8],
+    /// The whole field, key included.
+    whole: &'a [u8],
+    /// Where the field starts in its message.
+    offset: usize,
+}
+
+/// The fields of a well-formed message (the iteration stops at anything
+/// malformed, which `proto::wire::check` has ruled out).
+fn fields(message: &[u8]) -> impl Iterator<Item = Field<'_>> {
+    let mut rest = message;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let offset = message.len() - rest.len();
+        let mut buf = rest;
+        let (number, wire_type) = wire::key(&mut buf).ok()?;
+        let mut payload: &[u8] = &[];
+        match wire_type {
+            WireType::Varint => {
+                wire::varint(&mut buf).ok()?;
+            }
+            WireType::SixtyFourBit => buf = buf.get(8..)?,
+            WireType::ThirtyTwoBit => buf = buf.get(4..)?,
+            WireType::LengthDelimited => {
+                let len = usize::try_from(wire::varint(&mut buf).ok()?).ok()?;
+                payload = buf.get(..len)?;
+                buf = &buf[len..];
+            }
+            // Groups are unknown fields: such requests are decoded instead.
+            WireType::StartGroup | WireType::EndGroup => return None,
+        }
+        let whole = &rest[..rest.len() - buf.len()];
+        rest = buf;
+        Some(Field {
+            number,
+            payload,
+            whole,
+            offset,
+        })
+    })
+}
+
+/// A message being rewritten: nothing is copied until the first change.
+struct Edit<'a> {
+    message: &'a [u8],
+    out: Option<Vec<u8>>,
+}
+
+impl Edit<'_> {
+    /// The output, started with everything before `field`.
+    fn started(&mut self, field: Field) -> &mut Vec<u8> {
+        let message = self.message;
+        self.out.get_or_insert_with(|| {
+            let mut out = Vec::with_capacity(message.len() + 64);
+            out.extend_from_slice(&message[..field.offset]);
+            out
+        })
+    }
+
+    fn keep(&mut self, field: Field) {
+        if let Some(out) = &mut self.out {
+            out.extend_from_slice(field.whole);
+        }
+    }
+
+    /// The field with new bytes, or removed (`None`).
+    fn replace(&mut self, field: Field, payload: Option<&[u8]>) {
+        let out = self.started(field);
+        if let Some(payload) = payload {
+            put(out, field.number, payload);
+        }
+    }
+
+    /// Keeps `field`, or replaces its bytes when `new` is `Some`.
+    fn child(&mut self, field: Field, new: Option<Vec<u8>>) {
+        match new {
+            Some(payload) => self.replace(field, Some(&payload)),
+            None => self.keep(field),
+        }
+    }
+
+    /// A further field, after `replace` started the output.
+    fn append(&mut self, number: u32, payload: &[u8]) {
+        if let Some(out) = &mut self.out {
+            put(out, number, payload);
+        }
+    }
+}
+
+fn put(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
+    encode_key(number, WireType::LengthDelimited, out);
+    encode_varint(payload.len() as u64, out);
+    out.extend_from_slice(payload);
+}
+
+/// Rewrites `message` field by field; `None` when nothing changed.
+fn rewrite(message: &[u8], mut each: impl FnMut(&mut Edit, Field)) -> Option<Vec<u8>> {
+    let mut edit = Edit { message, out: None };
+    for field in fields(message) {
+        each(&mut edit, field);
+    }
+    edit.out
+}
