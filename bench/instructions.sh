@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Instructions per request on the per-request path (decode, redact, encode,
-# gzip-6 of the shared 100-span body), counted by cachegrind: stable on a
-# noisy machine, so a regression shows as a change in this number.
+# Instructions per request on the per-request path (wire validation,
+# redaction on the wire, gzip-6 of the shared 100-span body), counted by
+# cachegrind: stable on a noisy machine, so a regression shows as a change
+# in this number.
 #
 #   bench/instructions.sh [rounds]
 set -euo pipefail

@@ -2,16 +2,23 @@
 //! that does not depend on the machine's noise: run it under cachegrind
 //! (bench/instructions.sh) and compare the `I refs` between commits.
 //!
-//! Each round: decode the shared 100-span request (the receivers'
-//! validation), redact a copy with the defaults, encode it, gzip it.
+//! Each round is what the shipped config does to the shared 100-span
+//! request: validate it at the wire level, redact it on the wire with the
+//! defaults, gzip it.
 
 use ignis_agent::admin::metrics::Registry;
 use ignis_agent::compression::compress;
-use ignis_agent::config::{Compression, RedactionConfig};
+use ignis_agent::config::{Compression, RedactionConfig, SignalKind};
+use ignis_agent::processors::on_wire::WireChain;
 use ignis_agent::processors::redaction::Redaction;
-use ignis_agent::signal::Traces;
-use prost::Message;
+use ignis_agent::processors::Processor;
+use ignis_agent::proto::wire;
 use std::hint::black_box;
+use std::sync::Arc;
+
+// The agent's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/traces.pb");
@@ -26,10 +33,15 @@ fn main() {
         .unwrap_or(0);
     let redaction =
         Redaction::new(&RedactionConfig::default(), &Registry::default(), "count").unwrap();
+    let chain = WireChain::new(&[Arc::new(Processor::Redaction(Box::new(redaction)))])
+        .expect("redaction without summary runs on the wire");
     for _ in 0..rounds {
-        let mut request = Traces::decode(black_box(bytes.as_slice())).unwrap();
-        redaction.apply(&mut request);
-        let encoded = request.encode_to_vec();
-        black_box(compress(&encoded, Compression::Gzip));
+        let request = black_box(bytes.as_slice());
+        wire::check(SignalKind::Traces, request).unwrap();
+        let redacted = chain.apply(SignalKind::Traces, request);
+        black_box(compress(
+            redacted.as_deref().unwrap_or(request),
+            Compression::Gzip,
+        ));
     }
 }

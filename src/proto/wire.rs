@@ -395,10 +395,9 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/bench/traces.pb");
         if let Ok(bytes) = std::fs::read(path) {
             let traces = Traces::decode(bytes.as_slice()).unwrap();
-            assert_eq!(
-                validate(SignalKind::Traces, &bytes).unwrap(),
-                traces.item_count()
-            );
+            let checked = check(SignalKind::Traces, &bytes).unwrap();
+            assert_eq!(checked.items, traces.item_count());
+            assert!(!checked.unknown_fields);
             assert_eq!(traces.item_count(), 100);
         }
         let mut traces = Traces::default();
