@@ -516,7 +516,13 @@ fn chains() -> &'static [Vec<Arc<Processor>>] {
 }
 
 fn same_on_the_wire<S: Signal + std::fmt::Debug>(request: S) -> Result<(), TestCaseError> {
-    let encoded = request.encode_to_vec();
+    same_bytes_on_the_wire::<S>(request.encode_to_vec())
+}
+
+fn same_bytes_on_the_wire<S: Signal + std::fmt::Debug>(
+    encoded: Vec<u8>,
+) -> Result<(), TestCaseError> {
+    let request = S::decode(encoded.as_slice()).unwrap();
     prop_assert_eq!(
         wire::check(S::KIND, &encoded).unwrap().unknown_fields,
         false
@@ -565,4 +571,31 @@ fn requests_with_unknown_fields_are_flagged_for_decoding() {
             .unwrap()
             .unknown_fields
     );
+}
+
+#[test]
+fn a_resource_or_scope_given_twice_is_merged_as_decoding_merges_it() {
+    let field = |number: u8, payload: &[u8]| {
+        let mut out = vec![number << 3 | 2];
+        prost::encoding::encode_varint(payload.len() as u64, &mut out);
+        out.extend_from_slice(payload);
+        out
+    };
+    let mut resource_spans = traces("a@b.example").resource_spans[0].encode_to_vec();
+    let second = Resource {
+        attributes: vec![string("k8s.pod.name", "mine"), string("ip", "10.0.0.1")],
+        ..Default::default()
+    };
+    resource_spans.extend(field(1, &second.encode_to_vec()));
+    let scope = InstrumentationScope {
+        attributes: vec![string("owner", "c@d.example")],
+        ..Default::default()
+    };
+    let scope_spans = [
+        field(1, &scope.encode_to_vec()),
+        field(1, &scope.encode_to_vec()),
+    ]
+    .concat();
+    resource_spans.extend(field(2, &scope_spans));
+    same_bytes_on_the_wire::<Traces>(field(1, &resource_spans)).unwrap();
 }

@@ -64,30 +64,11 @@ impl WireChain {
     }
 
     fn resource_level(&self, signal: SignalKind, level: &[u8]) -> Option<Vec<u8>> {
-        // A singular message field given twice is merged by decoding: the
-        // same as decoding the occurrences concatenated.
-        let mut resource = Vec::new();
-        let mut present = 0;
-        for field in fields(level).filter(|f| f.number == 1) {
-            resource.extend_from_slice(field.payload);
-            present += 1;
-        }
-        let new_resource = (present > 0)
-            .then(|| self.resource(&resource))
-            .flatten()
-            .or_else(|| (present > 1).then(|| resource.clone()));
-        let mut first = true;
-        rewrite(level, |edit, field| match field.number {
-            1 if new_resource.is_some() => {
-                if std::mem::take(&mut first) {
-                    edit.replace(field, new_resource.as_deref());
-                } else {
-                    edit.replace(field, None);
-                }
-            }
-            2 => edit.child(field, self.scope_level(signal, field.payload)),
-            _ => edit.keep(field),
-        })
+        level_of(
+            level,
+            |resource| self.resource(resource),
+            |scope_level| self.scope_level(signal, scope_level),
+        )
     }
 
     /// The resource, decoded and run through every processor in a request
@@ -106,35 +87,15 @@ impl WireChain {
     }
 
     fn scope_level(&self, signal: SignalKind, level: &[u8]) -> Option<Vec<u8>> {
-        let mut scope = Vec::new();
-        let mut present = 0;
-        for field in fields(level).filter(|f| f.number == 1) {
-            scope.extend_from_slice(field.payload);
-            present += 1;
-        }
-        let new_scope = (present > 0)
-            .then(|| self.scope(&scope))
-            .flatten()
-            .or_else(|| (present > 1).then(|| scope.clone()));
-        let mut first = true;
-        rewrite(level, |edit, field| match field.number {
-            1 if new_scope.is_some() => {
-                if std::mem::take(&mut first) {
-                    edit.replace(field, new_scope.as_deref());
-                } else {
-                    edit.replace(field, None);
-                }
-            }
-            2 => {
-                let item = match signal {
-                    SignalKind::Traces => self.span(field.payload),
-                    SignalKind::Logs => self.log_record(field.payload),
-                    SignalKind::Metrics => self.metric(field.payload),
-                };
-                edit.child(field, item)
-            }
-            _ => edit.keep(field),
-        })
+        level_of(
+            level,
+            |scope| self.scope(scope),
+            |item| match signal {
+                SignalKind::Traces => self.span(item),
+                SignalKind::Logs => self.log_record(item),
+                SignalKind::Metrics => self.metric(item),
+            },
+        )
     }
 
     fn scope(&self, encoded: &[u8]) -> Option<Vec<u8>> {
@@ -415,6 +376,40 @@ impl WireChain {
             processor.apply(request);
         }
     }
+}
+
+/// A resource level (`ResourceSpans`...) or scope level (`ScopeSpans`...):
+/// its singular field 1 (the resource or scope) through `head`, each field 2
+/// (the next level, or an item) through `child`. A singular field given
+/// more than once is merged by decoding, which is the same as decoding the
+/// occurrences concatenated: so they are, and written once.
+fn level_of(
+    level: &[u8],
+    head: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+    child: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Option<Vec<u8>> {
+    let mut merged = Vec::new();
+    let mut present = 0;
+    for field in fields(level).filter(|f| f.number == 1) {
+        merged.extend_from_slice(field.payload);
+        present += 1;
+    }
+    let new_head = match present {
+        0 => None,
+        1 => head(&merged),
+        _ => Some(head(&merged).unwrap_or(merged)),
+    };
+    let mut first = true;
+    rewrite(level, |edit, field| match field.number {
+        1 if new_head.is_some() => {
+            let payload = std::mem::take(&mut first)
+                .then_some(new_head.as_deref())
+                .flatten();
+            edit.replace(field, payload)
+        }
+        2 => edit.child(field, child(field.payload)),
+        _ => edit.keep(field),
+    })
 }
 
 /// What redaction can do to an attribute or a body.
