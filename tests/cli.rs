@@ -4,7 +4,9 @@ mod common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};
-use common::process::{spawn_agent, spawn_agent_watching, terminate, write_config, BIN};
+use common::process::{
+    spawn_agent, spawn_agent_on_one_cpu, spawn_agent_watching, terminate, write_config, BIN,
+};
 use common::sink::{Reply, Sink};
 use common::wait_until;
 use ignis_agent::signal::Traces;
@@ -221,6 +223,54 @@ async fn sighup_reloads_a_good_config_and_refuses_a_bad_one() {
         .unwrap();
     assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 3).await);
     assert_eq!(tenant(), "second", "the new exporter settings are in force");
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
+}
+
+/// On one CPU the agent runs a current-thread runtime: a reload must still
+/// close its listeners before binding the same (fixed) addresses again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_cpu_a_reload_rebinds_the_same_ports() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (grpc_port, admin_port) = (free_port(), free_port());
+    let config = agent_config(&sink, "10ms")
+        .replace(
+            r#"grpc: { endpoint: "127.0.0.1:0" }"#,
+            &format!(r#"grpc: {{ endpoint: "127.0.0.1:{grpc_port}" }}"#),
+        )
+        .replace(
+            r#"admin: { endpoint: "127.0.0.1:0" }"#,
+            &format!(r#"admin: {{ endpoint: "127.0.0.1:{admin_port}" }}"#),
+        );
+    assert!(config.contains(&grpc_port.to_string()) && config.contains(&admin_port.to_string()));
+    let config = write_config(&dir, &config);
+    let Some((child, addresses)) = spawn_agent_on_one_cpu(&config) else {
+        eprintln!("taskset is not available; skipped");
+        return;
+    };
+    let grpc = addresses.recv_timeout(Duration::from_secs(10)).unwrap();
+    grpc_export::<Traces>(grpc, Bytes::from(spans(0, 1).encode_to_vec()), None)
+        .await
+        .unwrap();
+    signal(&child, "-HUP");
+    let again =
+        tokio::task::spawn_blocking(move || addresses.recv_timeout(Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("the receiver listens again after the reload");
+    assert_eq!(again, grpc);
+    grpc_export::<Traces>(grpc, Bytes::from(spans(1, 1).encode_to_vec()), None)
+        .await
+        .unwrap();
+    let state = sink.state.clone();
+    assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 2).await);
     assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
 }
 

@@ -317,12 +317,14 @@ impl Agent {
         let listener = bind("admin", &config.admin.endpoint).await?;
         self.listening.insert("admin".into(), local_addr(&listener));
         let state = Arc::clone(&self.admin_ready);
-        // The admin endpoint outlives the receivers: it answers until exit.
-        tokio::spawn(async move {
+        // The admin endpoint outlives the receivers: it answers until the
+        // end of shutdown (with the background tasks), then frees its port
+        // for a reload.
+        self.background.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, admin::server::router(state)).await {
                 tracing::error!(error = %e, "admin server failed");
             }
-        });
+        }));
         Ok(())
     }
 
@@ -576,6 +578,12 @@ impl Agent {
         }
         for task in &self.background {
             task.abort();
+        }
+        // Awaited, so their listeners are closed before a reload binds the
+        // same addresses (on a current-thread runtime an aborted task is
+        // only dropped when the scheduler next runs it).
+        for task in self.background {
+            let _ = task.await;
         }
         ShutdownReport { drained }
     }

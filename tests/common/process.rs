@@ -27,7 +27,31 @@ pub fn spawn_agent(config: &std::path::Path) -> (Child, SocketAddr) {
 pub fn spawn_agent_watching(
     config: &std::path::Path,
 ) -> (Child, std::sync::mpsc::Receiver<SocketAddr>) {
-    let mut child = Command::new(BIN)
+    spawn_agent_watching_in(Command::new(BIN), config)
+}
+
+/// As `spawn_agent_watching`, pinned to one CPU with `taskset` (so the
+/// agent runs its single-CPU runtime); `None` without taskset.
+pub fn spawn_agent_on_one_cpu(
+    config: &std::path::Path,
+) -> Option<(Child, std::sync::mpsc::Receiver<SocketAddr>)> {
+    let available = Command::new("taskset")
+        .args(["-c", "0", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        return None;
+    }
+    let mut command = Command::new("taskset");
+    command.args(["-c", "0", BIN]);
+    Some(spawn_agent_watching_in(command, config))
+}
+
+fn spawn_agent_watching_in(
+    mut command: Command,
+    config: &std::path::Path,
+) -> (Child, std::sync::mpsc::Receiver<SocketAddr>) {
+    let mut child = command
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
