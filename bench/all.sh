@@ -10,7 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 cargo build --release --quiet --bin ignis-agent --bin ignis-sink --bin ignis-loadgen
-row() { echo "## $*"; "$@" 2>&1 | grep -E "delivered" || echo "(failed)"; sleep 1; }
+row() {
+  echo "## ${RATE:+RATE=$RATE }${BENCH_COMPRESSION:+BENCH_COMPRESSION=$BENCH_COMPRESSION }$*"
+  "$@" 2>&1 | grep -E "delivered" || echo "(failed)"
+  sleep 1
+}
 
 for signal in traces logs metrics; do
   for config in bench/passthrough.yaml bench/redaction.yaml; do
