@@ -6,24 +6,14 @@ mod common;
 
 use common::sink::Sink;
 use common::{addr, start_agent, wait_until};
+use ignis_agent::processors::walk::attribute as get;
 use ignis_agent::proto::common::v1::any_value::Value;
-use ignis_agent::proto::common::v1::KeyValue;
 use ignis_agent::signal::{Logs, Traces};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue as OtelKeyValue;
 use opentelemetry_otlp::WithExportConfig;
 use std::time::Duration;
-
-fn get<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .as_ref()?
-        .value
-        .as_ref()
-}
 
 fn text(value: Option<&Value>) -> String {
     match value {

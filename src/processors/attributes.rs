@@ -177,6 +177,7 @@ impl Visitor for Apply<'_> {
 mod tests {
     use super::*;
     use crate::config::AttributesConfig;
+    use crate::processors::walk::attribute as get;
 
     fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue {
@@ -186,16 +187,6 @@ mod tests {
             }),
             ..Default::default()
         }
-    }
-
-    fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-        attrs
-            .iter()
-            .find(|kv| kv.key == key)?
-            .value
-            .as_ref()?
-            .value
-            .as_ref()
     }
 
     #[test]

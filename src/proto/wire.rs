@@ -1,8 +1,8 @@
 //! Validating OTLP requests at the protobuf wire level, without decoding
 //! them. A request that travels on unchanged (no processor in its pipeline)
 //! only has to be proven well-formed and counted; a walk over the wire
-//! format against the OTLP schema does both with no allocation, several
-//! times faster than decoding (BENCHMARKS.md).
+//! format against the OTLP schema does both with no allocation, 2.5 times
+//! faster than decoding (0.43 against 1.09 µs/span, BENCHMARKS.md).
 //!
 //! It accepts exactly what prost's decoding of the generated types accepts:
 //! the same key and varint rules (prost's own functions), wire types per

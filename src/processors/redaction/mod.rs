@@ -155,7 +155,7 @@ impl Redaction {
     /// says to drop it; `None` when nothing matched.
     pub fn scan(&self, text: &str) -> Option<(String, bool)> {
         // `is_match` allocates nothing: most strings stop here.
-        if !self.set.is_match(text) {
+        if !self.may_match(text) {
             return None;
         }
         let hits = self.set.matches(text);
