@@ -9,15 +9,16 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ignis_agent::admin::metrics::Registry;
 use ignis_agent::compression::compress;
-use ignis_agent::config::RedactionConfig;
-use ignis_agent::config::{Compression, SignalKind};
+use ignis_agent::compression::Compression;
 use ignis_agent::exporters::batch::split;
+use ignis_agent::metrics::Registry;
 use ignis_agent::processors::on_wire::WireChain;
 use ignis_agent::processors::redaction::Redaction;
+use ignis_agent::processors::redaction::RedactionConfig;
 use ignis_agent::processors::Processor;
-use ignis_agent::proto::wire::validate;
+use ignis_agent::signal::wire::validate;
+use ignis_agent::signal::SignalKind;
 use ignis_agent::signal::{Signal, Traces};
 use prost::Message;
 
@@ -58,14 +59,12 @@ fn bench(c: &mut Criterion) {
     });
     // The whole processing step of the shipped config's redaction, both ways:
     // decode → redact → encode, and on the wire (`processors/on_wire.rs`).
-    let chain = vec![std::sync::Arc::new(Processor::Redaction(Box::new(
-        redaction,
-    )))];
+    let chain: Vec<std::sync::Arc<dyn Processor>> = vec![std::sync::Arc::new(redaction)];
     group.bench_function("decode_redact_encode", |b| {
         b.iter(|| {
             let mut request = Traces::decode(bytes.as_slice()).unwrap();
             for processor in &chain {
-                processor.apply(&mut request);
+                ignis_agent::processors::apply(&**processor, &mut request);
             }
             request.encode_to_vec()
         })

@@ -6,13 +6,15 @@
 //! request: validate it at the wire level, redact it on the wire with the
 //! defaults, gzip it.
 
-use ignis_agent::admin::metrics::Registry;
 use ignis_agent::compression::compress;
-use ignis_agent::config::{Compression, RedactionConfig, SignalKind};
+use ignis_agent::compression::Compression;
+use ignis_agent::metrics::Registry;
 use ignis_agent::processors::on_wire::WireChain;
 use ignis_agent::processors::redaction::Redaction;
+use ignis_agent::processors::redaction::RedactionConfig;
 use ignis_agent::processors::Processor;
-use ignis_agent::proto::wire;
+use ignis_agent::signal::wire;
+use ignis_agent::signal::SignalKind;
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -33,7 +35,7 @@ fn main() {
         .unwrap_or(0);
     let redaction =
         Redaction::new(&RedactionConfig::default(), &Registry::default(), "count").unwrap();
-    let chain = WireChain::new(&[Arc::new(Processor::Redaction(Box::new(redaction)))])
+    let chain = WireChain::new(&[Arc::new(redaction) as Arc<dyn Processor>])
         .expect("redaction without summary runs on the wire");
     for _ in 0..rounds {
         let request = black_box(bytes.as_slice());

@@ -5,9 +5,9 @@
 //!     cargo bench --bench queue
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ignis_agent::config::WhenFull;
 use ignis_agent::queue::disk::{DiskCounters, DiskOptions, DiskQueue, Fsync};
 use ignis_agent::queue::Entry;
+use ignis_agent::queue::WhenFull;
 use std::time::Duration;
 
 const RECORD: usize = 64 * 1024;

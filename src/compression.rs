@@ -1,8 +1,18 @@
 //! gzip and zstd for request and batch bodies. Decompression is bounded: a
 //! small bomb must not turn into gigabytes of memory.
 
-use crate::config::Compression;
+use serde::Deserialize;
 use std::io::{Read, Write};
+
+/// How an exporter compresses what it sends (`compression:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecompressError {

@@ -3,9 +3,12 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod agent;
+pub mod components;
 pub mod compression;
 pub mod config;
 pub mod exporters;
+pub mod metrics;
 pub mod pipeline;
 pub mod processors;
 pub mod proto;

@@ -3,8 +3,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ignis_agent::config::{self, Config};
-use ignis_agent::pipeline::Agent;
+use ignis_agent::agent::Agent;
+use ignis_agent::components::{self, Config};
+use ignis_agent::config::ConfigErrors;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,10 +38,10 @@ enum Command {
     Validate,
 }
 
-fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigErrors> {
+fn load(path: Option<&PathBuf>) -> Result<Config, ConfigErrors> {
     match path {
-        Some(path) => config::load_file(path),
-        None => config::load_str(config::DEFAULT_CONFIG, "<built-in default>", &|name| {
+        Some(path) => components::load_file(path),
+        None => components::load_str(components::DEFAULT_CONFIG, "<built-in default>", &|name| {
             std::env::var(name).ok()
         }),
     }
@@ -83,7 +84,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
-    ignis_agent::telemetry::init(&config.telemetry.logs);
+    ignis_agent::telemetry::init(&config.service.telemetry.logs);
     // std reads the cgroup CPU quota, so a pod limited to one CPU gets one
     // worker rather than one per host core. With one CPU, a current-thread
     // runtime saves the hand-offs between the I/O driver and the worker:
@@ -132,7 +133,7 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 }
             }
         }
-        tracing::info!(grace_period = ?config.grace_period, "shutting down: draining queues");
+        tracing::info!(grace_period = ?config.service.grace_period.0, "shutting down: draining queues");
         let report = agent.shutdown().await;
         tracing::info!(drained = report.drained, "stopped");
         Ok(())

@@ -1,4 +1,3 @@
-//! The admin side: the agent's own metrics and the health endpoints.
+//! The admin endpoint: health, readiness, metrics, the status page and its JSON API.
 
-pub mod metrics;
 pub mod server;

@@ -2,8 +2,8 @@
 //! `/metrics` (Prometheus text). Readiness never depends on a destination: a
 //! sidecar's readiness gates the whole pod.
 
-use super::metrics::Registry;
 use crate::exporters::ledger::Ledger;
+use crate::metrics::Registry;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

@@ -2,24 +2,26 @@
 //!
 //! Loading runs in stages so that one run reports every error with its file,
 //! line and column: parse into a located tree (`node`), expand `${env:..}`
-//! (`env`), then deserialize each component on its own (`de`) and check the
-//! references between them (`validate`).
+//! (`env`), then read each component on its own through its kind's reader
+//! (`component`, `de`; the kinds are listed in `components.rs`) and check
+//! the service section and the references of its pipelines (`graph`).
+//!
+//! This module knows no component kind: it is the framework components
+//! read their settings with.
 
+pub mod component;
 pub mod de;
 pub mod env;
+pub mod graph;
 pub mod model;
 pub mod node;
 pub mod units;
-mod validate;
 
 pub use model::*;
 pub use node::Pos;
 
 use std::fmt;
 use std::path::Path;
-
-/// The configuration the binary runs with when given no `--config`.
-pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,11 +53,11 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// Reads, expands and validates a config file.
-pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+/// Reads a config file and builds it with `build`.
+pub fn load_file<T>(path: &Path, build: Build<'_, T>) -> Result<T, ConfigErrors> {
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, &file, &|name| std::env::var(name).ok()),
+        Ok(text) => load_str(&text, &file, &|name| std::env::var(name).ok(), build),
         Err(e) => Err(ConfigErrors(vec![ConfigError {
             file,
             pos: Pos { line: 0, col: 0 },
@@ -64,13 +66,18 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Builds a config from its expanded tree, pushing every problem found;
+/// `None` only when the document is too broken to say more.
+pub type Build<'a, T> = &'a dyn Fn(&node::Located<node::Node>, &mut graph::Problems) -> Option<T>;
+
 /// Loads config text; `file` names it in errors, `lookup` reads the environment.
-pub fn load_str(
+pub fn load_str<T>(
     text: &str,
     file: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
-    let mut problems: Vec<(Pos, String)> = Vec::new();
+    build: Build<'_, T>,
+) -> Result<T, ConfigErrors> {
+    let mut problems: graph::Problems = Vec::new();
     let config = match node::parse(text) {
         Err((pos, message)) => {
             problems.push((pos, message));
@@ -80,7 +87,7 @@ pub fn load_str(
             let mut env_errors = Vec::new();
             env::expand_tree(&mut tree, lookup, &mut env_errors);
             problems.extend(env_errors.into_iter().map(|e| (e.pos, e.message)));
-            validate::build(&tree, &mut problems)
+            build(&tree, &mut problems)
         }
     };
     match config {

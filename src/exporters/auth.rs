@@ -3,8 +3,9 @@
 //! client-credentials token cached and refreshed before it expires.
 //! Header values are marked sensitive and never logged.
 
+use super::ignis::{IgnisExporterConfig, OAuth2Config};
 use super::tls;
-use crate::config::{IgnisExporterConfig, OAuth2Config, TlsClientConfig};
+use super::tls::TlsClientConfig;
 use base64::Engine;
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Request, Uri};

@@ -2,8 +2,32 @@
 //! dropped here.
 
 use super::Batch;
+use crate::config::units::ByteSize;
+use crate::config::units::Dur;
 use crate::signal::Signal;
 use prost::Message;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Items (spans, data points, log records) per request.
+    pub max_size: usize,
+    /// Encoded bytes per request, before compression.
+    pub max_bytes: ByteSize,
+    pub flush_timeout: Dur,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_size: 8192,
+            max_bytes: ByteSize(3 << 20),
+            flush_timeout: Dur(Duration::from_millis(200)),
+        }
+    }
+}
 
 /// Splits an encoded batch: decode, split, re-encode. Batches are built
 /// under the limits, so this runs only for one request that is itself too

@@ -1,9 +1,40 @@
 //! `debug`: a log line per batch (signal and counts); `verbosity: detailed`
 //! adds the batch itself as OTLP/JSON.
 
+use super::delivery::{DeliveryConfig, Exporter, Senders};
 use super::{Batch, Outcome, Transport};
-use crate::config::Verbosity;
+use crate::config::component::{settings, Context};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::exporters::batch::BatchConfig;
+use crate::exporters::retry::RetryConfig;
+use crate::queue::QueueConfig;
 use crate::signal::Signal;
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    #[default]
+    Basic,
+    Normal,
+    Detailed,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebugExporterConfig {
+    #[serde(default)]
+    pub verbosity: Verbosity,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
 
 pub struct DebugTransport {
     pub name: String,
@@ -32,5 +63,43 @@ impl<S: Signal> Transport<S> for DebugTransport {
             rejected: 0,
             message: String::new(),
         }
+    }
+}
+
+/// A built `debug` exporter.
+pub struct DebugExporter {
+    verbosity: Verbosity,
+    delivery: DeliveryConfig,
+}
+
+pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Exporter>, DeError> {
+    let config: DebugExporterConfig = settings(node)?;
+    let delivery = DeliveryConfig::new(
+        &config.sending_queue,
+        &config.retry_on_failure,
+        &config.batch,
+    );
+    delivery.check().map_err(|e| e.locate(node))?;
+    Ok(Arc::new(DebugExporter {
+        verbosity: config.verbosity,
+        delivery,
+    }))
+}
+
+impl Exporter for DebugExporter {
+    fn delivery(&self) -> &DeliveryConfig {
+        &self.delivery
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String> {
+        let transport = DebugTransport {
+            name: senders.name().to_owned(),
+            verbosity: self.verbosity,
+        };
+        Ok(senders.spawn(transport, None))
     }
 }

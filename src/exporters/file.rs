@@ -1,12 +1,51 @@
 //! `file`: one OTLP/JSON request per line, rotated by size, for local use.
 
 use super::{Batch, Outcome, Transport};
-use crate::config::FileExporterConfig;
 use crate::signal::Signal;
+use serde::Deserialize;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use super::delivery::{DeliveryConfig, Exporter, Senders};
+use crate::config::component::{required, Context};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::exporters::batch::BatchConfig;
+use crate::exporters::retry::RetryConfig;
+use crate::queue::QueueConfig;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileExporterConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub rotation: RotationConfig,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RotationConfig {
+    pub max_megabytes: u64,
+    pub max_backups: usize,
+}
+
+impl Default for RotationConfig {
+    fn default() -> Self {
+        RotationConfig {
+            max_megabytes: 100,
+            max_backups: 3,
+        }
+    }
+}
 
 pub struct FileTransport {
     state: Arc<Mutex<FileState>>,
@@ -116,6 +155,44 @@ impl<S: Signal> Transport<S> for FileTransport {
                 reason: format!("writer task: {e}"),
             },
         }
+    }
+}
+
+/// A built `file` exporter.
+pub struct FileExporter {
+    config: FileExporterConfig,
+    delivery: DeliveryConfig,
+}
+
+pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Exporter>, DeError> {
+    let config: FileExporterConfig = required(node)?;
+    let delivery = DeliveryConfig::new(
+        &config.sending_queue,
+        &config.retry_on_failure,
+        &config.batch,
+    );
+    delivery.check().map_err(|e| e.locate(node))?;
+    Ok(Arc::new(FileExporter { config, delivery }))
+}
+
+impl FileExporter {
+    /// Its settings, as written.
+    pub fn config(&self) -> &FileExporterConfig {
+        &self.config
+    }
+}
+
+impl Exporter for FileExporter {
+    fn delivery(&self) -> &DeliveryConfig {
+        &self.delivery
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String> {
+        Ok(senders.spawn(FileTransport::new(&self.config), None))
     }
 }
 

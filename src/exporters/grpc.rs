@@ -1,8 +1,9 @@
 //! `otlp_grpc` (alias `otlp`): OTLP over gRPC through tonic.
 
 use super::auth::Auth;
+use super::otlp::OtlpExporterConfig;
 use super::{tls, Batch, Outcome, Transport};
-use crate::config::{Compression, OtlpExporterConfig};
+use crate::compression::Compression;
 use crate::proto::codec::ClientCodec;
 use crate::proto::rpc;
 use crate::signal::Signal;

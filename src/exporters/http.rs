@@ -1,11 +1,13 @@
 //! `otlp_http` (alias `otlphttp`): OTLP/HTTP with protobuf bodies.
 
 use super::auth::Auth;
+use super::otlp::OtlpExporterConfig;
 use super::{tls, Batch, Outcome, Transport};
 use crate::compression::compress;
-use crate::config::{Compression, OtlpExporterConfig, SignalKind};
+use crate::compression::Compression;
 use crate::proto::rpc;
 use crate::signal::Signal;
+use crate::signal::SignalKind;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};

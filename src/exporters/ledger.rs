@@ -1,11 +1,11 @@
 //! The delivery ledger: what happened to each recent batch an exporter sent
 //! (bounded, in memory), for operators to check delivery at `/api/ledger`.
 
-use crate::admin::metrics::{Counter, Registry};
+use crate::metrics::{Counter, Registry};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -30,6 +30,9 @@ pub struct LedgerEntry {
     pub first_attempt_unix_ms: u64,
     pub settled_unix_ms: u64,
 }
+
+/// The ledgers of a running agent by `exporter/signal`, served at /api/ledger.
+pub type Ledgers = Mutex<Vec<(String, Arc<Ledger>)>>;
 
 pub struct Ledger {
     entries: Mutex<VecDeque<LedgerEntry>>,

@@ -4,10 +4,13 @@
 pub mod auth;
 pub mod batch;
 pub mod debug;
+pub mod delivery;
 pub mod file;
 pub mod grpc;
 pub mod http;
+pub mod ignis;
 pub mod ledger;
+pub mod otlp;
 pub mod retry;
 pub mod sender;
 pub mod tls;

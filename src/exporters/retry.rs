@@ -1,8 +1,34 @@
 //! Exponential backoff with jitter, as the Collector's `retry_on_failure`.
 
-use crate::config::RetryConfig;
+use crate::config::units::Dur;
 use rand::Rng;
+use serde::Deserialize;
 use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub enabled: bool,
+    pub initial_interval: Dur,
+    pub max_interval: Dur,
+    pub multiplier: f64,
+    pub randomization_factor: f64,
+    /// Give up on a batch after this long; 0 retries forever.
+    pub max_elapsed_time: Dur,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: Dur(Duration::from_secs(5)),
+            max_interval: Dur(Duration::from_secs(30)),
+            multiplier: 1.5,
+            randomization_factor: 0.5,
+            max_elapsed_time: Dur(Duration::from_secs(300)),
+        }
+    }
+}
 
 /// A server's own delay (RetryInfo, Retry-After) is followed up to this.
 pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(120);

@@ -1,11 +1,11 @@
 //! The loop that drains one exporter queue: batch, send, retry, count.
 
 use super::batch::split_encoded;
+use super::delivery::DeliveryConfig;
 use super::ledger::{self, Ledger, LedgerOutcome, Settled};
 use super::retry::Backoff;
 use super::{Batch, Outcome, Transport};
-use crate::admin::metrics::{Counter, Registry};
-use crate::config::DeliveryConfig;
+use crate::metrics::{Counter, Registry};
 use crate::queue::{Entry, Queue};
 use crate::signal::Signal;
 use bytes::{Bytes, BytesMut};

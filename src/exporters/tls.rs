@@ -1,7 +1,6 @@
 //! Client TLS for the OTLP exporters (rustls, ring provider) and the HTTPS
 //! connector both the gRPC and the HTTP exporters dial through.
 
-use crate::config::TlsClientConfig;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -9,8 +8,22 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsClientConfig {
+    /// Plaintext even for an endpoint without `http://`.
+    pub insecure: bool,
+    pub insecure_skip_verify: bool,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name_override: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

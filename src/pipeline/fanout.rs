@@ -1,11 +1,11 @@
 //! From a receiver to the queues of every exporter of its pipelines.
 
 use super::memory_limiter::MemoryLimiter;
-use crate::admin::metrics::{Counter, Registry};
+use crate::metrics::{Counter, Registry};
 use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
-use crate::proto::wire;
 use crate::queue::{Entry, PushError, Queue};
+use crate::signal::wire;
 use crate::signal::Signal;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub struct QueueHandle<S> {
 pub struct Pipeline<S> {
     /// Keeps pipelines of different signals apart.
     pub signal: std::marker::PhantomData<fn() -> S>,
-    pub processors: Vec<Arc<Processor>>,
+    pub processors: Vec<Arc<dyn Processor>>,
     /// The processors, when they can all run on the encoded request.
     pub wire: Option<WireChain>,
     pub name: String,
@@ -160,7 +160,7 @@ impl<S: Signal> Fanout<S> {
                     decoded.clone().expect("decoded, present until the last")
                 };
                 for processor in &pipeline.processors {
-                    processor.apply(&mut request);
+                    crate::processors::apply(&**processor, &mut request);
                 }
                 if request.resources().is_empty() {
                     // Filtered or sampled out entirely (and counted there).

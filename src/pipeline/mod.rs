@@ -1,9 +1,8 @@
-//! Building the running graph from the config: receivers → pipelines →
-//! exporter queues → senders, and tearing it down in order.
+//! What runs between a receiver and the exporter queues: the fan-out to
+//! every pipeline of a receiver and signal, each pipeline's processors, and
+//! admission on the process's memory.
 
-mod build;
 mod fanout;
 pub mod memory_limiter;
 
-pub use build::Agent;
 pub use fanout::{Fanout, Pipeline, QueueHandle, Valid};

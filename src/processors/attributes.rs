@@ -3,13 +3,56 @@
 //! upsert and delete as in the Collector, plus `hash` (HMAC-SHA256, keyed)
 //! and `extract` (named regex groups become attributes).
 
-use super::walk::{Place, Visitor, Walk};
-use crate::config::{ActionKind, AttributeAction, AttributesConfig};
+use super::Processor;
+use crate::config::component::{settings, Context, Invalid};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, ArrayValue, KeyValue};
+use crate::signal::walk::{Place, Visitor, Walk};
+use crate::signal::AnyRequest;
 use hmac::{Hmac, Mac};
 use regex::Regex;
+use serde::Deserialize;
 use sha2::Sha256;
+use std::sync::Arc;
+
+/// `resource` and `attributes`: actions on attributes, in order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesConfig {
+    #[serde(default)]
+    pub actions: Vec<AttributeAction>,
+    /// `attributes` only: the key that `hash` actions hash with (HMAC-SHA256).
+    #[serde(default)]
+    pub hash_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeAction {
+    pub key: String,
+    pub action: ActionKind,
+    #[serde(default)]
+    pub value: Option<serde_json::Value>,
+    /// `upsert`/`insert`/`update` from another attribute instead of `value`.
+    #[serde(default)]
+    pub from_attribute: Option<String>,
+    /// `extract`: a regex with named groups, each becoming an attribute.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionKind {
+    Insert,
+    Update,
+    Upsert,
+    Delete,
+    Hash,
+    Extract,
+}
 
 struct Action {
     key: String,
@@ -43,25 +86,57 @@ fn any_value(value: &serde_json::Value) -> Option<AnyValue> {
 }
 
 impl Attributes {
-    pub fn new(config: &AttributesConfig, on_resource: bool) -> Result<Self, String> {
-        let actions = config
-            .actions
-            .iter()
-            .map(|a: &AttributeAction| {
-                Ok(Action {
-                    key: a.key.clone(),
-                    kind: a.action,
-                    value: a.value.as_ref().and_then(any_value),
-                    from_attribute: a.from_attribute.clone(),
-                    pattern: a
-                        .pattern
-                        .as_deref()
-                        .map(Regex::new)
-                        .transpose()
-                        .map_err(|e| e.to_string())?,
-                })
-            })
-            .collect::<Result<_, String>>()?;
+    /// Checks every action and builds them; `on_resource` is the `resource`
+    /// processor, which has no `hash` or `extract`.
+    pub fn new(config: &AttributesConfig, on_resource: bool) -> Result<Self, Invalid> {
+        let invalid = |message: String| Invalid::at("actions", message);
+        let mut actions = Vec::new();
+        for a in &config.actions {
+            let needs_value = matches!(
+                a.action,
+                ActionKind::Insert | ActionKind::Update | ActionKind::Upsert
+            );
+            if needs_value && a.value.is_none() && a.from_attribute.is_none() {
+                return Err(invalid(format!(
+                    "action {:?} on `{}` needs `value` or `from_attribute`",
+                    a.action, a.key
+                )));
+            }
+            if matches!(a.action, ActionKind::Hash | ActionKind::Extract) && on_resource {
+                return Err(invalid(
+                    "hash and extract are attributes-processor actions".into(),
+                ));
+            }
+            if a.action == ActionKind::Hash && config.hash_key.as_ref().is_none_or(|k| k.len() < 16)
+            {
+                return Err(invalid("hash needs a `hash_key` of at least 16 bytes (an unkeyed hash of a short value can be reversed)".into()));
+            }
+            if let Some(value) = &a.value {
+                if value.is_object() || value.is_null() {
+                    return Err(invalid(format!(
+                        "the value for `{}` must be a string, number, boolean or list",
+                        a.key
+                    )));
+                }
+            }
+            let pattern = match (&a.pattern, a.action) {
+                (Some(pattern), ActionKind::Extract) => Some(
+                    Regex::new(pattern)
+                        .map_err(|e| invalid(format!("extract pattern for `{}`: {e}", a.key)))?,
+                ),
+                (None, ActionKind::Extract) => {
+                    return Err(invalid(format!("extract on `{}` needs a `pattern`", a.key)))
+                }
+                _ => None,
+            };
+            actions.push(Action {
+                key: a.key.clone(),
+                kind: a.action,
+                value: a.value.as_ref().and_then(any_value),
+                from_attribute: a.from_attribute.clone(),
+                pattern,
+            });
+        }
         Ok(Attributes {
             actions,
             on_resource,
@@ -173,11 +248,37 @@ impl Visitor for Apply<'_> {
     }
 }
 
+/// `attributes`: actions on item attributes.
+pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    read_at(node, false)
+}
+
+/// `resource`: actions on resource attributes.
+pub fn read_resource(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    read_at(node, true)
+}
+
+fn read_at(node: &Located<Node>, on_resource: bool) -> Result<Arc<dyn Processor>, DeError> {
+    let config: AttributesConfig = settings(node)?;
+    let built = Attributes::new(&config, on_resource).map_err(|e| e.locate(node))?;
+    Ok(Arc::new(built))
+}
+
+impl Processor for Attributes {
+    fn process(&self, request: AnyRequest<'_>) {
+        match request {
+            AnyRequest::Traces(r) => self.apply(r),
+            AnyRequest::Metrics(r) => self.apply(r),
+            AnyRequest::Logs(r) => self.apply(r),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::AttributesConfig;
     use super::*;
-    use crate::config::AttributesConfig;
-    use crate::processors::walk::attribute as get;
+    use crate::signal::walk::attribute as get;
 
     fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue {

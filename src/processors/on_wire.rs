@@ -14,13 +14,13 @@
 //! drops them), so nothing unknown slips past redaction; a differential
 //! test holds the two paths to the same result.
 
-use super::Processor;
-use crate::config::SignalKind;
+use super::{OnWire, Processor};
 use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use crate::proto::wire;
+use crate::signal::wire;
+use crate::signal::SignalKind;
 use crate::signal::{Logs, Traces};
 use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::Message;
@@ -29,32 +29,28 @@ use std::sync::Arc;
 
 /// A pipeline's processors, when all of them can run on the wire.
 pub struct WireChain {
-    processors: Vec<Arc<Processor>>,
+    processors: Vec<Arc<dyn Processor>>,
 }
 
 impl WireChain {
     /// `Some` when every processor is `resource_detection` or a `redaction`
     /// without summary attributes.
-    pub fn new(processors: &[Arc<Processor>]) -> Option<WireChain> {
-        let all = processors.iter().all(|p| match &**p {
-            Processor::ResourceDetection(_) => true,
-            Processor::Redaction(r) => r.runs_on_wire(),
-            _ => false,
-        });
+    pub fn new(processors: &[Arc<dyn Processor>]) -> Option<WireChain> {
+        let all = processors.iter().all(|p| p.on_wire().is_some());
         (all && !processors.is_empty()).then(|| WireChain {
             processors: processors.to_vec(),
         })
     }
 
     fn redactions(&self) -> impl Iterator<Item = &super::redaction::Redaction> {
-        self.processors.iter().filter_map(|p| match &**p {
-            Processor::Redaction(r) => Some(&**r),
+        self.processors.iter().filter_map(|p| match p.on_wire() {
+            Some(OnWire::Redaction(r)) => Some(r),
             _ => None,
         })
     }
 
     /// The request after the processors; `None` when it is unchanged. The
-    /// request must be well-formed (`proto::wire::check`).
+    /// request must be well-formed (`signal::wire::check`).
     pub fn apply(&self, signal: SignalKind, request: &[u8]) -> Option<Vec<u8>> {
         // Request → resource level (1) → scope level (2) → items (2).
         rewrite(request, |edit, field| match field.number {
@@ -373,7 +369,7 @@ impl WireChain {
 
     fn run<S: crate::signal::Signal>(&self, request: &mut S) {
         for processor in &self.processors {
-            processor.apply(request);
+            super::apply(&**processor, request);
         }
     }
 }
@@ -454,7 +450,7 @@ struct Field<'a> {
 }
 
 /// The fields of a well-formed message (the iteration stops at anything
-/// malformed, which `proto::wire::check` has ruled out).
+/// malformed, which `signal::wire::check` has ruled out).
 fn fields(message: &[u8]) -> impl Iterator<Item = Field<'_>> {
     let mut rest = message;
     std::iter::from_fn(move || {

@@ -2,15 +2,33 @@
 //! resource's `service.name`), with a burst; the rest is counted as
 //! `sampled`. A token bucket per service, refilled continuously.
 
-use super::retain::Item;
-use super::walk::string_attribute;
 use super::Dropped;
-use crate::admin::metrics::Registry;
-use crate::config::RateLimitConfig;
+use super::Processor;
+use crate::config::component::{required, Context, Invalid};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::metrics::Registry;
+use crate::signal::retain::Item;
+use crate::signal::walk::string_attribute;
+use crate::signal::AnyRequest;
 use crate::signal::Signal;
+use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// `rate_limiting`: at most `spans_per_second` per service, with a burst.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub spans_per_second: f64,
+    /// Spans a quiet service may send at once (default: one second's worth).
+    #[serde(default)]
+    pub burst: Option<f64>,
+    #[serde(default)]
+    pub keep_errors: bool,
+}
 
 /// Services tracked at most; past this, new services share one bucket.
 const MAX_SERVICES: usize = 1000;
@@ -62,6 +80,30 @@ impl RateLimiter {
             }
         });
         self.dropped.add(S::KIND, dropped);
+    }
+}
+
+pub fn read(node: &Located<Node>, context: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    let config: RateLimitConfig = required(node)?;
+    if config.spans_per_second <= 0.0 || config.burst.is_some_and(|b| b < 1.0) {
+        return Err(
+            Invalid::new("spans_per_second must be more than 0 and burst at least 1").locate(node),
+        );
+    }
+    Ok(Arc::new(RateLimiter::new(
+        &config,
+        context.metrics,
+        &context.name(),
+    )))
+}
+
+impl Processor for RateLimiter {
+    fn process(&self, request: AnyRequest<'_>) {
+        match request {
+            AnyRequest::Traces(r) => self.apply(r),
+            AnyRequest::Metrics(r) => self.apply(r),
+            AnyRequest::Logs(r) => self.apply(r),
+        }
     }
 }
 

@@ -6,10 +6,44 @@
 //! conventions; `env` reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME;
 //! `host` reads the host name, OS and architecture.
 
-use super::walk::{Place, Visitor, Walk};
-use crate::config::{Detector, ResourceDetectionConfig};
+use super::Processor;
+use crate::config::component::{settings, Context};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, KeyValue};
+use crate::signal::walk::{Place, Visitor, Walk};
+use crate::signal::AnyRequest;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// `resource_detection`: where the telemetry comes from, detected once at
+/// start and added to every resource.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceDetectionConfig {
+    pub detectors: Vec<Detector>,
+    /// Replace attributes the application already set (as in the Collector).
+    #[serde(rename = "override")]
+    pub override_: bool,
+}
+
+impl Default for ResourceDetectionConfig {
+    fn default() -> Self {
+        ResourceDetectionConfig {
+            detectors: vec![Detector::Env, Detector::K8s, Detector::Host],
+            override_: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detector {
+    Env,
+    K8s,
+    Host,
+}
 
 const K8S: &[(&str, &str)] = &[
     ("K8S_POD_NAME", "k8s.pod.name"),
@@ -131,6 +165,27 @@ impl Visitor for Apply<'_> {
                 None => attributes.push(kv.clone()),
             }
         }
+    }
+}
+
+pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    let config: ResourceDetectionConfig = settings(node)?;
+    Ok(Arc::new(ResourceDetection::detect(&config, &|k| {
+        std::env::var(k).ok()
+    })))
+}
+
+impl Processor for ResourceDetection {
+    fn process(&self, request: AnyRequest<'_>) {
+        match request {
+            AnyRequest::Traces(r) => self.apply(r),
+            AnyRequest::Metrics(r) => self.apply(r),
+            AnyRequest::Logs(r) => self.apply(r),
+        }
+    }
+
+    fn on_wire(&self) -> Option<super::OnWire<'_>> {
+        Some(super::OnWire::ResourceDetection(self))
     }
 }
 

@@ -7,12 +7,34 @@
 //! tracestate, so downstream knows their sampling probability. Logs with a
 //! trace id follow their trace; logs without one are sampled at random.
 
-use super::retain::Item;
+use super::severity::Severity;
 use super::Dropped;
-use crate::admin::metrics::Registry;
-use crate::config::SamplerConfig;
+use super::Processor;
+use crate::config::component::{required, Context, Invalid};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::metrics::Registry;
+use crate::signal::retain::Item;
+use crate::signal::AnyRequest;
 use crate::signal::Signal;
 use rand::Rng;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// `probabilistic_sampler`: keeps `sampling_percentage` of traces,
+/// consistently by trace id (OpenTelemetry consistent probability sampling,
+/// recorded in tracestate `ot=th:..`), so every agent keeps the same traces.
+/// Logs with a trace id follow their trace; others are sampled at random.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    pub sampling_percentage: f64,
+    /// Always keep spans with error status and logs at or above `keep_severity`.
+    #[serde(default)]
+    pub keep_errors: bool,
+    #[serde(default)]
+    pub keep_severity: Option<Severity>,
+}
 
 const MAX: u64 = 1 << 56;
 
@@ -142,6 +164,32 @@ impl Sampler {
                 }
             }
             Item::Metric(..) => true,
+        }
+    }
+}
+
+pub fn read(node: &Located<Node>, context: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    let config: SamplerConfig = required(node)?;
+    if !(0.0..=100.0).contains(&config.sampling_percentage) {
+        return Err(Invalid::at(
+            "sampling_percentage",
+            "sampling_percentage must be between 0 and 100",
+        )
+        .locate(node));
+    }
+    Ok(Arc::new(Sampler::new(
+        &config,
+        context.metrics,
+        &context.name(),
+    )))
+}
+
+impl Processor for Sampler {
+    fn process(&self, request: AnyRequest<'_>) {
+        match request {
+            AnyRequest::Traces(r) => self.apply(r),
+            AnyRequest::Metrics(r) => self.apply(r),
+            AnyRequest::Logs(r) => self.apply(r),
         }
     }
 }

@@ -6,8 +6,11 @@
 //! `interval`. Series are capped at `max_series`; the rest is counted in an
 //! overflow series (`otel.metric.overflow: true`).
 
-use super::walk::{attribute, string_attribute};
-use crate::config::SpanMetricsConfig;
+use super::Processor;
+use crate::config::component::{settings, Context, Invalid};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::config::units::Dur;
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use crate::proto::metrics::v1::{
@@ -16,10 +19,44 @@ use crate::proto::metrics::v1::{
 };
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
+use crate::signal::walk::{attribute, string_attribute};
+use crate::signal::AnyRequest;
 use crate::signal::{Metrics, Traces};
+use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `span_metrics` (in a traces pipeline): calls, errors and a duration
+/// histogram per service, span name, kind and status; GenAI token usage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpanMetricsConfig {
+    pub interval: Dur,
+    /// The metrics pipeline that receives the derived metrics (default: all).
+    pub metrics_pipeline: Option<String>,
+    pub histogram_buckets_ms: Vec<f64>,
+    /// Series kept; more are counted in one overflow series.
+    pub max_series: usize,
+    /// Token sums from `gen_ai.usage.*_tokens` per system and model.
+    pub gen_ai: bool,
+}
+
+impl Default for SpanMetricsConfig {
+    fn default() -> Self {
+        SpanMetricsConfig {
+            interval: Dur(Duration::from_secs(15)),
+            metrics_pipeline: None,
+            histogram_buckets_ms: vec![
+                2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+            ],
+            max_series: 1000,
+            gen_ai: true,
+        }
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct SeriesKey {
@@ -46,6 +83,10 @@ struct TokenKey {
 }
 
 pub struct SpanMetrics {
+    /// How often its metrics are sent.
+    pub interval: Duration,
+    /// The metrics pipeline they go to (all when `None`).
+    pub metrics_pipeline: Option<String>,
     bounds_ms: Vec<f64>,
     max_series: usize,
     gen_ai: bool,
@@ -86,6 +127,8 @@ const OVERFLOW: &str = "otel.metric.overflow";
 impl SpanMetrics {
     pub fn new(config: &SpanMetricsConfig) -> Self {
         SpanMetrics {
+            interval: config.interval.0,
+            metrics_pipeline: config.metrics_pipeline.clone(),
             bounds_ms: config.histogram_buckets_ms.clone(),
             max_series: config.max_series,
             gen_ai: config.gen_ai,
@@ -288,6 +331,30 @@ impl SpanMetrics {
             });
         }
         Some(out)
+    }
+}
+
+pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    let config: SpanMetricsConfig = settings(node)?;
+    let sorted = config.histogram_buckets_ms.windows(2).all(|w| w[0] < w[1]);
+    if config.interval.0.is_zero() || config.max_series == 0 || !sorted {
+        return Err(Invalid::new(
+            "span_metrics needs interval > 0, max_series > 0 and increasing histogram_buckets_ms",
+        )
+        .locate(node));
+    }
+    Ok(Arc::new(SpanMetrics::new(&config)))
+}
+
+impl Processor for SpanMetrics {
+    fn process(&self, request: AnyRequest<'_>) {
+        if let AnyRequest::Traces(traces) = request {
+            self.record(traces);
+        }
+    }
+
+    fn derived_metrics(&self) -> Option<&SpanMetrics> {
+        Some(self)
     }
 }
 

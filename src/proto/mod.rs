@@ -4,7 +4,6 @@
 pub mod codec;
 pub mod json;
 pub mod rpc;
-pub mod wire;
 
 #[allow(clippy::all, missing_docs)]
 pub mod common {

@@ -1,7 +1,7 @@
 //! An in-memory queue bounded in bytes.
 
+use super::WhenFull;
 use super::{Entry, PushError};
-use crate::config::WhenFull;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Mutex;

@@ -1,14 +1,27 @@
 //! Per-exporter queues. A request is acknowledged to the client only once it
 //! is in the queue of every exporter of its pipelines (DESIGN §3).
 
+mod config;
 pub mod disk;
 mod memory;
 
+pub use config::{FsyncPolicy, QueueConfig, Storage};
 pub use disk::{DiskQueue, Position};
 pub use memory::{Evicted, MemoryQueue};
 
 use bytes::Bytes;
+use serde::Deserialize;
 use tokio::time::Instant;
+
+/// What a full queue does with a new request (`sending_queue.when_full`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    #[default]
+    Block,
+    DropNewest,
+    DropOldest,
+}
 
 /// One accepted request, encoded as protobuf. Queues hold bytes, not decoded
 /// messages: the byte bound is then the real memory cost (a decoded request

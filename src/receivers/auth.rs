@@ -2,6 +2,15 @@
 //! receiver. The comparison takes the same time wherever the token differs.
 
 use http::HeaderMap;
+use serde::Deserialize;
+
+/// Optional authentication of the applications sending to a receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverAuth {
+    /// Requests must carry `authorization: Bearer <token>`.
+    pub bearer_token: String,
+}
 
 #[derive(Clone)]
 pub struct BearerToken(String);

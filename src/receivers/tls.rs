@@ -2,18 +2,30 @@
 //! that serves either receiver's router over HTTP/1.1 or HTTP/2, and stops
 //! gracefully (in-flight requests finish).
 
-use crate::config::ServerTlsConfig;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+/// TLS on a receiver; with `client_ca_file`, clients must present a
+/// certificate it signed (mTLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerTlsError {

@@ -6,19 +6,27 @@
 //! values in arrays and nested key-value lists. Every string is scanned once
 //! by a `RegexSet`; a string no rule matches costs no allocation.
 
+mod config;
 mod detectors;
 mod keys;
 
-use super::walk::{Place, Visitor, Walk};
-use crate::admin::metrics::{Counter, Registry};
-use crate::config::{RedactAction, RedactionConfig, RedactionSummary};
+pub use config::*;
+
+use crate::config::component::{settings, Context, Invalid};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::metrics::{Counter, Registry};
+use crate::processors::{OnWire, Processor};
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, ArrayValue, KeyValue};
+use crate::signal::walk::{Place, Visitor, Walk};
+use crate::signal::AnyRequest;
 use hmac::{Hmac, Mac};
 use regex::{Regex, RegexSet};
 use sha2::Sha256;
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 pub use detectors::BUILTIN;
 
@@ -44,7 +52,8 @@ pub struct Redaction {
 }
 
 impl Redaction {
-    pub fn new(config: &RedactionConfig, registry: &Registry, name: &str) -> Result<Self, String> {
+    pub fn new(config: &RedactionConfig, registry: &Registry, name: &str) -> Result<Self, Invalid> {
+        config.check()?;
         let counter = |rule: &str| {
             registry.counter(
                 "ignis_redacted_values",
@@ -60,7 +69,8 @@ impl Redaction {
             if enabled {
                 detectors.push(Detector {
                     name: builtin.name.to_owned(),
-                    regex: Regex::new(builtin.pattern).map_err(|e| e.to_string())?,
+                    regex: Regex::new(builtin.pattern)
+                        .map_err(|e| Invalid::new(format!("detector {}: {e}", builtin.name)))?,
                     check: builtin.check,
                     action: config
                         .detector_actions
@@ -72,8 +82,9 @@ impl Redaction {
             }
         }
         for custom in &config.custom {
-            let regex = Regex::new(&custom.regex)
-                .map_err(|e| format!("custom detector {}: {e}", custom.name))?;
+            let regex = Regex::new(&custom.regex).map_err(|e| {
+                Invalid::at("custom", format!("custom detector {}: {e}", custom.name))
+            })?;
             detectors.push(Detector {
                 name: custom.name.clone(),
                 regex,
@@ -82,8 +93,8 @@ impl Redaction {
                 count: counter(&custom.name),
             });
         }
-        let set =
-            RegexSet::new(detectors.iter().map(|d| d.regex.as_str())).map_err(|e| e.to_string())?;
+        let set = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
+            .map_err(|e| Invalid::new(e.to_string()))?;
         let blocked = keys::BlockedKeys::new(config.default_blocked_keys, &config.blocked_keys);
         Ok(Redaction {
             set,
@@ -312,5 +323,26 @@ impl Visitor for RedactVisitor<'_> {
         if !self.0.value(body).0 {
             body.value = Some(Value::StringValue("<redacted>".into()));
         }
+    }
+}
+
+pub fn read(node: &Located<Node>, context: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    let config: RedactionConfig = settings(node)?;
+    let built =
+        Redaction::new(&config, context.metrics, &context.name()).map_err(|e| e.locate(node))?;
+    Ok(Arc::new(built))
+}
+
+impl Processor for Redaction {
+    fn process(&self, request: AnyRequest<'_>) {
+        match request {
+            AnyRequest::Traces(r) => self.apply(r),
+            AnyRequest::Metrics(r) => self.apply(r),
+            AnyRequest::Logs(r) => self.apply(r),
+        }
+    }
+
+    fn on_wire(&self) -> Option<OnWire<'_>> {
+        self.runs_on_wire().then_some(OnWire::Redaction(self))
     }
 }

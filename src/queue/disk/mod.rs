@@ -18,8 +18,8 @@ mod format;
 pub use checkpoint::Position;
 
 use super::{Entry, PushError};
-use crate::admin::metrics::Counter;
-use crate::config::WhenFull;
+use crate::metrics::Counter;
+use crate::queue::WhenFull;
 use format::{Found, HEADER_LEN, RECORD_HEAD};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};

@@ -4,8 +4,8 @@
 //! not acknowledged is delivered again, in order; only acknowledged records
 //! may be replayed (duplicates, never loss).
 
-use ignis_agent::config::WhenFull;
 use ignis_agent::queue::disk::{DiskCounters, DiskOptions, DiskQueue, Fsync};
+use ignis_agent::queue::WhenFull;
 use ignis_agent::queue::{Entry, Position};
 use proptest::prelude::*;
 use std::collections::BTreeSet;

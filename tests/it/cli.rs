@@ -1,6 +1,6 @@
 //! The `ignis-agent` binary: validate, start, SIGTERM drain, start errors.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};

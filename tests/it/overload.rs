@@ -2,7 +2,7 @@
 //! retryable refusals, the agent's memory stays under its limit, and
 //! everything acknowledged is delivered once the destination is back.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};

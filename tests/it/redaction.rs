@@ -2,11 +2,12 @@
 //! (`redaction: {}`): a planted secret of every detector never survives
 //! anywhere in a request, and benign look-alikes survive untouched.
 
-use ignis_agent::admin::metrics::Registry;
-use ignis_agent::config::{RedactAction, RedactionConfig, ResourceDetectionConfig, SignalKind};
+use ignis_agent::metrics::Registry;
 use ignis_agent::processors::on_wire::WireChain;
 use ignis_agent::processors::redaction::Redaction;
+use ignis_agent::processors::redaction::{RedactAction, RedactionConfig};
 use ignis_agent::processors::resource_detection::ResourceDetection;
+use ignis_agent::processors::resource_detection::ResourceDetectionConfig;
 use ignis_agent::processors::Processor;
 use ignis_agent::proto::common::v1::any_value::Value;
 use ignis_agent::proto::common::v1::{
@@ -21,7 +22,8 @@ use ignis_agent::proto::metrics::v1::{
 use ignis_agent::proto::resource::v1::Resource;
 use ignis_agent::proto::trace::v1::span::{Event, Link};
 use ignis_agent::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use ignis_agent::proto::wire;
+use ignis_agent::signal::wire;
+use ignis_agent::signal::SignalKind;
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use proptest::prelude::*;
 use prost::Message;
@@ -321,7 +323,7 @@ fn blocked_keys_are_masked_whatever_they_hold_and_other_keys_kept() {
 #[test]
 fn hashing_is_keyed_and_consistent() {
     let config = |key: &str| RedactionConfig {
-        action: ignis_agent::config::RedactAction::Hash,
+        action: RedactAction::Hash,
         hash_key: Some(key.into()),
         ..RedactionConfig::default()
     };
@@ -341,7 +343,7 @@ fn hashing_is_keyed_and_consistent() {
 
 #[test]
 fn summaries_count_and_name_only_when_asked_and_allowed_keys_keep_only_those() {
-    use ignis_agent::config::RedactionSummary;
+    use ignis_agent::processors::redaction::RedactionSummary;
     let registry = Registry::default();
     let run = |config: RedactionConfig| {
         let r = Redaction::new(&config, &registry, "r").unwrap();
@@ -472,8 +474,8 @@ fn metrics(text: &str) -> Metrics {
 
 /// Chains that run on the wire: enrichment and redaction in both orders,
 /// masking, hashing, dropping, and an allow-list.
-fn chains() -> &'static [Vec<Arc<Processor>>] {
-    static CHAINS: std::sync::OnceLock<Vec<Vec<Arc<Processor>>>> = std::sync::OnceLock::new();
+fn chains() -> &'static [Vec<Arc<dyn Processor>>] {
+    static CHAINS: std::sync::OnceLock<Vec<Vec<Arc<dyn Processor>>>> = std::sync::OnceLock::new();
     CHAINS.get_or_init(|| {
         let registry = Registry::default();
         let env = |k: &str| match k {
@@ -482,18 +484,16 @@ fn chains() -> &'static [Vec<Arc<Processor>>] {
             _ => None,
         };
         let detect = |override_| {
-            Arc::new(Processor::ResourceDetection(ResourceDetection::detect(
+            Arc::new(ResourceDetection::detect(
                 &ResourceDetectionConfig {
                     override_,
                     ..Default::default()
                 },
                 &env,
-            )))
+            )) as Arc<dyn Processor>
         };
         let redact = |config: RedactionConfig| {
-            Arc::new(Processor::Redaction(Box::new(
-                Redaction::new(&config, &registry, "r").unwrap(),
-            )))
+            Arc::new(Redaction::new(&config, &registry, "r").unwrap()) as Arc<dyn Processor>
         };
         vec![
             vec![detect(false), redact(RedactionConfig::default())],
@@ -530,7 +530,7 @@ fn same_bytes_on_the_wire<S: Signal + std::fmt::Debug>(
     for chain in chains() {
         let mut decoded = request.clone();
         for processor in chain {
-            processor.apply(&mut decoded);
+            ignis_agent::processors::apply(&**processor, &mut decoded);
         }
         let on_wire = WireChain::new(chain).expect("these chains run on the wire");
         let out = on_wire

@@ -1,10 +1,11 @@
 //! `filter` against hand-computed expectations, and `probabilistic_sampler`:
 //! the kept fraction is within bounds and two agents keep the same traces.
 
-use ignis_agent::admin::metrics::Registry;
-use ignis_agent::config::{FilterConfig, SamplerConfig};
+use ignis_agent::metrics::Registry;
 use ignis_agent::processors::filter::Filter;
+use ignis_agent::processors::filter::FilterConfig;
 use ignis_agent::processors::sampler::Sampler;
+use ignis_agent::processors::sampler::SamplerConfig;
 use ignis_agent::proto::common::v1::any_value::Value;
 use ignis_agent::proto::common::v1::{AnyValue, KeyValue};
 use ignis_agent::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};

@@ -10,7 +10,7 @@
 //! fields and groups skipped, and the same recursion limit. A property test
 //! holds the two to agreement on mutated requests.
 
-use crate::config::SignalKind;
+use crate::signal::SignalKind;
 use prost::encoding::{decode_key, decode_varint, WireType};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

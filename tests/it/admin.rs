@@ -1,6 +1,6 @@
 //! The admin endpoint: health, readiness and Prometheus metrics.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, spans};

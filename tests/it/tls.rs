@@ -1,6 +1,6 @@
 //! Exporters over TLS and mutual TLS, against a real TLS server.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, spans};

@@ -2,12 +2,12 @@
 //! pipelines enrich (resource_detection, resource, attributes) and redact;
 //! the sink receives labelled, scrubbed telemetry.
 
-mod common;
+use crate::common;
 
 use common::sink::Sink;
 use common::{addr, start_agent, wait_until};
-use ignis_agent::processors::walk::attribute as get;
 use ignis_agent::proto::common::v1::any_value::Value;
+use ignis_agent::signal::walk::attribute as get;
 use ignis_agent::signal::{Logs, Traces};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};

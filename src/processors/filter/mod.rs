@@ -1,14 +1,23 @@
 //! `filter`: drops spans, log records and metrics matching a rule, counted
 //! with reason `filtered`. Typical rules: health-check spans, debug logs.
 
-use super::retain::Item;
-use super::walk::attribute;
-use super::Dropped;
-use crate::admin::metrics::Registry;
-use crate::config::{AttributeCondition, FilterConfig, SpanKindName, StatusName};
+use crate::config::component::{settings, Context, Invalid};
+use crate::config::de::DeError;
+use crate::config::node::{Located, Node};
+use crate::metrics::Registry;
+use crate::processors::Dropped;
+use crate::processors::Processor;
+use crate::signal::retain::Item;
+use crate::signal::walk::attribute;
+use crate::signal::AnyRequest;
+use std::sync::Arc;
+
+pub mod config;
 use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::KeyValue;
 use crate::signal::Signal;
+pub use config::FilterConfig;
+use config::{AttributeCondition, SpanKindName, StatusName};
 use regex::Regex;
 
 pub struct Condition {
@@ -24,12 +33,7 @@ impl Condition {
         Ok(Condition {
             key: c.key.clone(),
             value: c.value.clone(),
-            regex: c
-                .regex
-                .as_deref()
-                .map(Regex::new)
-                .transpose()
-                .map_err(|e| e.to_string())?,
+            regex: regex(&c.regex)?,
             gt: c.gt,
             lt: c.lt,
         })
@@ -75,9 +79,8 @@ fn compile(conditions: &[AttributeCondition]) -> Result<Vec<Condition>, String> 
 fn regex(pattern: &Option<String>) -> Result<Option<Regex>, String> {
     pattern
         .as_deref()
-        .map(Regex::new)
+        .map(|p| Regex::new(p).map_err(|e| format!("filter: invalid regex `{p}`: {e}")))
         .transpose()
-        .map_err(|e| e.to_string())
 }
 
 struct SpanRule {
@@ -127,7 +130,7 @@ pub struct Filter {
     keep_errors: bool,
     keep_severity: Option<i32>,
     dropped: Dropped,
-    dropped_events: crate::admin::metrics::Counter,
+    dropped_events: crate::metrics::Counter,
 }
 
 impl Filter {
@@ -329,5 +332,22 @@ fn retain_points(
         Some(Data::ExponentialHistogram(h)) => retain!(h.data_points),
         Some(Data::Summary(s)) => retain!(s.data_points),
         None => 0,
+    }
+}
+
+pub fn read(node: &Located<Node>, context: &Context) -> Result<Arc<dyn Processor>, DeError> {
+    let config: FilterConfig = settings(node)?;
+    let filter = Filter::new(&config, context.metrics, &context.name())
+        .map_err(|message| Invalid::new(message).locate(node))?;
+    Ok(Arc::new(filter))
+}
+
+impl Processor for Filter {
+    fn process(&self, request: AnyRequest<'_>) {
+        match request {
+            AnyRequest::Traces(r) => self.apply(r),
+            AnyRequest::Metrics(r) => self.apply(r),
+            AnyRequest::Logs(r) => self.apply(r),
+        }
     }
 }

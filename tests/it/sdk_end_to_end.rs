@@ -2,7 +2,7 @@
 //! HTTP/protobuf and HTTP/JSON to the agent, which delivers them to a real
 //! OTLP sink; every item arrives exactly once with its content intact.
 
-mod common;
+use crate::common;
 
 use common::sdk::{self, Wire};
 use common::sink::Sink;

@@ -1,51 +1,42 @@
-//! Starting the graph from a `Config` and stopping it in order:
-//! receivers first, then queues drain through their senders.
+//! The composition root: wires receivers → pipelines → exporter queues →
+//! senders from a built `Config`, and stops them in order (receivers first,
+//! then queues drain through their senders within the grace period).
 
-use super::memory_limiter::MemoryLimiter;
-use super::{Fanout, Pipeline, QueueHandle, Valid};
-use crate::admin::metrics::Registry;
 use crate::admin::{self, server::AdminState};
-use crate::config::IgnisProtocol;
-use crate::config::{ComponentId, Config, ExporterConfig, ProcessorConfig, ReceiverConfig};
-use crate::config::{FsyncPolicy, Storage};
-use crate::exporters::auth::Auth;
-use crate::exporters::debug::DebugTransport;
-use crate::exporters::file::FileTransport;
-use crate::exporters::grpc::GrpcTransport;
-use crate::exporters::http::HttpTransport;
-use crate::exporters::ledger::Ledger;
-use crate::exporters::sender::{DropReason, Sender, SenderMetrics};
-use crate::exporters::Transport;
+use crate::components::Config;
+use crate::config::ComponentId;
+use crate::exporters::delivery::{Exporter, IntoSenders, SenderSetup};
+use crate::exporters::sender::{DropReason, SenderMetrics};
+use crate::metrics::Registry;
+use crate::pipeline::memory_limiter::MemoryLimiter;
+use crate::pipeline::{Fanout, Pipeline, QueueHandle, Valid};
 use crate::processors::on_wire::WireChain;
+use crate::processors::span_metrics::SpanMetrics;
 use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
-use crate::queue::{DiskQueue, MemoryQueue, Queue};
-use crate::receivers;
-use crate::receivers::auth::BearerToken;
-use crate::receivers::grpc::{ExportService, Receive};
+use crate::queue::{DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
+use crate::receivers::FanoutSet;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Why the agent did not start: what the config could not check (a port
+/// in use, a disk queue directory that cannot be written).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("receiver {receiver}: cannot listen on {endpoint}: {source}")]
-    Bind {
-        receiver: String,
+    #[error("receiver {receiver}: {message}")]
+    Receiver { receiver: String, message: String },
+    #[error("admin endpoint: cannot listen on {endpoint}: {source}")]
+    Admin {
         endpoint: String,
         source: std::io::Error,
     },
     #[error("exporter {exporter}: {message}")]
     Exporter { exporter: String, message: String },
-    #[error("processor {processor}: {message}")]
-    Processor { processor: String, message: String },
-    #[error("receiver {receiver}: {message}")]
-    Tls { receiver: String, message: String },
 }
 
 /// A running agent.
@@ -75,15 +66,12 @@ pub struct ShutdownReport {
     pub drained: bool,
 }
 
-/// Built processors by id (`None`: it acts elsewhere, like the memory limiter).
-type Processors = BTreeMap<ComponentId, Option<Arc<Processor>>>;
-
 /// The exporter queues of one signal, by exporter id.
 type Queues<S> = BTreeMap<ComponentId, Arc<Queue<S>>>;
 
 impl Agent {
     pub async fn start(config: &Config) -> Result<Agent, StartError> {
-        let metrics = Arc::new(Registry::default());
+        let metrics = Arc::clone(&config.metrics);
         let (hard_stop, hard_stop_rx) = watch::channel(false);
         let (stop_receivers, stop_rx) = watch::channel(false);
         let mut agent = Agent {
@@ -97,7 +85,7 @@ impl Agent {
             finishers: Vec::new(),
             senders: Vec::new(),
             hard_stop,
-            grace_period: config.grace_period,
+            grace_period: config.service.grace_period.0,
             admin_ready: Arc::new(AdminState::new(Arc::clone(&metrics))),
         };
         let (limit, spike, interval) = config.memory_limit();
@@ -110,35 +98,73 @@ impl Agent {
             gauge.rss()
         });
         metrics.gauge("ignis_memory_limit_bytes", &[], move || limit);
-        // Built once and shared by every pipeline (and signal) naming them.
-        let mut processors: Processors = BTreeMap::new();
-        for (id, processor) in &config.processors {
-            let built =
-                Processor::build(&id.to_string(), processor, &metrics).map_err(|message| {
-                    StartError::Processor {
-                        processor: id.to_string(),
-                        message,
-                    }
-                })?;
-            processors.insert(id.clone(), built.map(Arc::new));
-        }
-        let traces = agent.signal_graph::<Traces>(config, &processors, &hard_stop_rx)?;
-        let metrics_graph = agent.signal_graph::<Metrics>(config, &processors, &hard_stop_rx)?;
-        let logs = agent.signal_graph::<Logs>(config, &processors, &hard_stop_rx)?;
-
-        // span_metrics: derived metrics flow into the metrics pipelines.
-        for (id, processor) in &config.processors {
-            let ProcessorConfig::SpanMetrics(settings) = processor else {
+        let traces = agent.signal_graph::<Traces>(config, &hard_stop_rx)?;
+        let metrics_graph = agent.signal_graph::<Metrics>(config, &hard_stop_rx)?;
+        let logs = agent.signal_graph::<Logs>(config, &hard_stop_rx)?;
+        agent.start_derived_metrics(config, &metrics_graph, &limiter);
+        agent.start_admin(config).await?;
+        for (id, receiver) in &config.receivers {
+            let used = config.pipelines.values().any(|p| p.receivers.contains(id));
+            if !used {
+                tracing::warn!(receiver = %id, "receiver is in no pipeline; not started");
                 continue;
+            }
+            let name = id.to_string();
+            fn fanout<S: Signal>(
+                graph: &SignalGraph<S>,
+                receiver: &ComponentId,
+                limiter: &Arc<MemoryLimiter>,
+                metrics: &Registry,
+                transport: &str,
+            ) -> Arc<Fanout<S>> {
+                Arc::new(Fanout::new(
+                    graph.for_receiver(receiver),
+                    Arc::clone(limiter),
+                    metrics,
+                    &receiver.to_string(),
+                    transport,
+                ))
+            }
+            let feeds = |transport: &str| -> FanoutSet {
+                (
+                    fanout(&traces, id, &limiter, &metrics, transport),
+                    fanout(&metrics_graph, id, &limiter, &metrics, transport),
+                    fanout(&logs, id, &limiter, &metrics, transport),
+                )
             };
-            let Some(Some(built)) = processors.get(id) else {
+            let started = receiver.start(&name, &feeds, &stop_rx).map_err(|message| {
+                StartError::Receiver {
+                    receiver: name.clone(),
+                    message,
+                }
+            })?;
+            agent.listening.extend(started.listening);
+            agent.receivers.extend(started.tasks);
+        }
+        agent
+            .admin_ready
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(agent)
+    }
+
+    /// Processors that derive metrics (span_metrics) send them into the
+    /// metrics pipelines every interval.
+    fn start_derived_metrics(
+        &mut self,
+        config: &Config,
+        metrics_graph: &SignalGraph<Metrics>,
+        limiter: &Arc<MemoryLimiter>,
+    ) {
+        for (id, processor) in &config.processors {
+            let Some(derived) = processor.derived_metrics() else {
                 continue;
             };
             let targets: Vec<_> = metrics_graph
                 .pipelines
                 .iter()
                 .filter(|(_, p)| {
-                    settings
+                    derived
                         .metrics_pipeline
                         .as_ref()
                         .is_none_or(|name| *name == p.name)
@@ -151,171 +177,42 @@ impl Agent {
             }
             let fanout = Arc::new(Fanout::new(
                 targets,
-                Arc::clone(&limiter),
-                &metrics,
+                Arc::clone(limiter),
+                &self.metrics,
                 &id.to_string(),
                 "internal",
             ));
             let emitter = Emitter {
-                processor: Arc::clone(built),
+                processor: Arc::clone(processor),
                 fanout,
             };
             let periodic = emitter.clone();
-            let interval = settings.interval.0;
-            agent.background.push(tokio::spawn(async move {
+            let interval = derived.interval;
+            self.background.push(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(interval).await;
                     periodic.emit().await;
                 }
             }));
-            agent.emitters.push(emitter);
+            self.emitters.push(emitter);
         }
-
-        agent.start_admin(config).await?;
-        for (id, receiver) in &config.receivers {
-            let used = config.pipelines.values().any(|p| p.receivers.contains(id));
-            if !used {
-                tracing::warn!(receiver = %id, "receiver is in no pipeline; not started");
-                continue;
-            }
-            let ReceiverConfig::Otlp(otlp) = receiver;
-            let name = id.to_string();
-            // The receiver's three fan-outs, one set per transport (they count apart).
-            let fanouts = |transport: &str| {
-                let limiter = || Arc::clone(&limiter);
-                (
-                    Arc::new(Fanout::new(
-                        traces.for_receiver(id),
-                        limiter(),
-                        &metrics,
-                        &name,
-                        transport,
-                    )),
-                    Arc::new(Fanout::new(
-                        metrics_graph.for_receiver(id),
-                        limiter(),
-                        &metrics,
-                        &name,
-                        transport,
-                    )),
-                    Arc::new(Fanout::new(
-                        logs.for_receiver(id),
-                        limiter(),
-                        &metrics,
-                        &name,
-                        transport,
-                    )),
-                )
-            };
-            if let Some(grpc) = &otlp.protocols.grpc {
-                let listener = bind(&name, &grpc.endpoint).await?;
-                agent
-                    .listening
-                    .insert(format!("{name}/grpc"), local_addr(&listener));
-                let limit = (grpc.max_recv_msg_size_mib as usize).saturating_mul(1 << 20);
-                let (t, m, l) = fanouts("grpc");
-                let token = grpc
-                    .auth
-                    .as_ref()
-                    .map(|a| BearerToken::new(&a.bearer_token));
-                let (t, m, l) = (
-                    ExportService::new(Receive(t, token.clone()), limit),
-                    ExportService::new(Receive(m, token.clone()), limit),
-                    ExportService::new(Receive(l, token), limit),
-                );
-                let mut stop = stop_rx.clone();
-                if let Some(tls) = &grpc.tls {
-                    let acceptor = receivers::tls::acceptor(tls).map_err(|e| StartError::Tls {
-                        receiver: name.clone(),
-                        message: e.to_string(),
-                    })?;
-                    let app = tonic::service::Routes::new(t)
-                        .add_service(m)
-                        .add_service(l)
-                        .into_axum_router();
-                    agent.receivers.push(tokio::spawn(async move {
-                        let shutdown = async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        };
-                        receivers::tls::serve(listener, acceptor, app, shutdown).await;
-                    }));
-                } else {
-                    let router = tonic::transport::Server::builder()
-                        .add_service(t)
-                        .add_service(m)
-                        .add_service(l);
-                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
-                        .with_nodelay(Some(true));
-                    let task_name = name.clone();
-                    agent.receivers.push(tokio::spawn(async move {
-                    let shutdown = async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    };
-                    if let Err(e) = router
-                        .serve_with_incoming_shutdown(incoming, shutdown)
-                        .await
-                    {
-                        tracing::error!(receiver = %task_name, error = %e, "gRPC server failed");
-                    }
-                }));
-                }
-            }
-            if let Some(http) = &otlp.protocols.http {
-                let listener = bind(&name, &http.endpoint).await?;
-                agent
-                    .listening
-                    .insert(format!("{name}/http"), local_addr(&listener));
-                let (t, m, l) = fanouts("http");
-                let app = receivers::http::router(
-                    t,
-                    m,
-                    l,
-                    http.max_request_body_size.0 as usize,
-                    http.auth
-                        .as_ref()
-                        .map(|a| BearerToken::new(&a.bearer_token)),
-                );
-                let mut stop = stop_rx.clone();
-                let task_name = name.clone();
-                if let Some(tls) = &http.tls {
-                    let acceptor = receivers::tls::acceptor(tls).map_err(|e| StartError::Tls {
-                        receiver: name.clone(),
-                        message: e.to_string(),
-                    })?;
-                    agent.receivers.push(tokio::spawn(async move {
-                        let shutdown = async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        };
-                        receivers::tls::serve(listener, acceptor, app, shutdown).await;
-                    }));
-                    continue;
-                }
-                agent.receivers.push(tokio::spawn(async move {
-                    let shutdown = async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    };
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                    {
-                        tracing::error!(receiver = %task_name, error = %e, "HTTP server failed");
-                    }
-                }));
-            }
-        }
-        agent
-            .admin_ready
-            .ready
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(agent)
     }
 
     async fn start_admin(&mut self, config: &Config) -> Result<(), StartError> {
-        if config.admin.endpoint.is_empty() {
+        let endpoint = &config.service.admin.endpoint;
+        if endpoint.is_empty() {
             return Ok(());
         }
-        let listener = bind("admin", &config.admin.endpoint).await?;
-        self.listening.insert("admin".into(), local_addr(&listener));
+        let listener = tokio::net::TcpListener::bind(endpoint)
+            .await
+            .map_err(|source| StartError::Admin {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        self.listening.insert("admin".into(), address);
         let state = Arc::clone(&self.admin_ready);
         // The admin endpoint outlives the receivers: it answers until the
         // end of shutdown (with the background tasks), then frees its port
@@ -329,10 +226,9 @@ impl Agent {
     }
 
     /// Creates the exporter queues and senders of one signal, and its pipelines.
-    fn signal_graph<S: Signal>(
+    fn signal_graph<S: IntoSenders>(
         &mut self,
         config: &Config,
-        processors: &Processors,
         hard_stop: &watch::Receiver<bool>,
     ) -> Result<SignalGraph<S>, StartError> {
         let pipelines: Vec<(&ComponentId, _)> = config
@@ -348,7 +244,8 @@ impl Agent {
                     continue;
                 }
                 let exporter = &config.exporters[id];
-                let (queue, sender_metrics) = self.start_exporter::<S>(id, exporter, hard_stop)?;
+                let (queue, sender_metrics) =
+                    self.start_exporter::<S>(id, &**exporter, hard_stop)?;
                 evicted.insert(
                     id.clone(),
                     sender_metrics.dropped(DropReason::QueueFull).clone(),
@@ -359,10 +256,12 @@ impl Agent {
         let built = pipelines
             .into_iter()
             .map(|(id, p)| {
-                let chain: Vec<_> = p
+                // The memory limiter acts in the receivers, not on the data.
+                let chain: Vec<Arc<dyn Processor>> = p
                     .processors
                     .iter()
-                    .filter_map(|id| processors.get(id).cloned().flatten())
+                    .map(|id| Arc::clone(&config.processors[id]))
+                    .filter(|p| p.memory_limit().is_none())
                     .collect();
                 let pipeline = Pipeline {
                     signal: std::marker::PhantomData,
@@ -384,10 +283,10 @@ impl Agent {
         Ok(SignalGraph { pipelines: built })
     }
 
-    fn start_exporter<S: Signal>(
+    fn start_exporter<S: IntoSenders>(
         &mut self,
         id: &ComponentId,
-        exporter: &ExporterConfig,
+        exporter: &dyn Exporter,
         hard_stop: &watch::Receiver<bool>,
     ) -> Result<(Arc<Queue<S>>, SenderMetrics), StartError> {
         let delivery = exporter.delivery();
@@ -412,59 +311,22 @@ impl Agent {
             .gauge("ignis_exporter_queue_capacity_bytes", &labels, move || {
                 capacity
             });
-        let setup_error = |message: String| StartError::Exporter {
-            exporter: name.clone(),
-            message,
-        };
         let setup = SenderSetup {
             name: &name,
             queue: &queue,
-            delivery: &delivery,
+            delivery,
             metrics: &sender_metrics,
             hard_stop,
-            ledger: None,
+            registry: &self.metrics,
+            ledgers: &self.admin_ready.ledgers,
         };
-        let handles = match exporter {
-            ExporterConfig::OtlpGrpc(c) => {
-                setup.spawn(GrpcTransport::new(c).map_err(|e| setup_error(e.to_string()))?)
-            }
-            ExporterConfig::OtlpHttp(c) => {
-                setup.spawn(HttpTransport::new(c).map_err(|e| setup_error(e.to_string()))?)
-            }
-            ExporterConfig::Ignis(c) => {
-                let auth = Auth::from_config(c).map_err(&setup_error)?.map(Arc::new);
-                let ledger = Arc::new(Ledger::new(c.ledger_size, &self.metrics, &name));
-                self.admin_ready
-                    .ledgers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((format!("{name}/{signal}"), Arc::clone(&ledger)));
-                let setup = SenderSetup {
-                    ledger: Some(ledger),
-                    ..setup
-                };
-                let otlp = c.otlp();
-                match c.protocol {
-                    IgnisProtocol::Grpc => {
-                        let mut transport =
-                            GrpcTransport::new(&otlp).map_err(|e| setup_error(e.to_string()))?;
-                        transport.auth = auth;
-                        setup.spawn(transport)
-                    }
-                    IgnisProtocol::Http => {
-                        let mut transport =
-                            HttpTransport::new(&otlp).map_err(|e| setup_error(e.to_string()))?;
-                        transport.auth = auth;
-                        setup.spawn(transport)
-                    }
-                }
-            }
-            ExporterConfig::Debug(c) => setup.spawn(DebugTransport {
-                name: name.clone(),
-                verbosity: c.verbosity,
-            }),
-            ExporterConfig::File(c) => setup.spawn(FileTransport::new(c)),
-        };
+        let handles =
+            exporter
+                .spawn(S::senders(setup))
+                .map_err(|message| StartError::Exporter {
+                    exporter: name.clone(),
+                    message,
+                })?;
         self.senders.extend(handles);
         let closing = Arc::clone(&queue);
         self.closers.push(Box::new(move || closing.close()));
@@ -494,7 +356,7 @@ impl Agent {
     fn open_queue<S: Signal>(
         &self,
         exporter: &str,
-        q: &crate::config::QueueConfig,
+        q: &QueueConfig,
         metrics: &SenderMetrics,
     ) -> Result<Queue<S>, StartError> {
         match q.storage.unwrap_or_default() {
@@ -592,13 +454,13 @@ impl Agent {
 /// Sends a span_metrics processor's cumulative metrics into metrics pipelines.
 #[derive(Clone)]
 struct Emitter {
-    processor: Arc<Processor>,
+    processor: Arc<dyn Processor>,
     fanout: Arc<Fanout<Metrics>>,
 }
 
 impl Emitter {
     async fn emit(&self) {
-        let Processor::SpanMetrics(span_metrics) = &*self.processor else {
+        let Some(span_metrics): Option<&SpanMetrics> = self.processor.derived_metrics() else {
             return;
         };
         let Some(snapshot) = span_metrics.snapshot() else {
@@ -609,32 +471,6 @@ impl Emitter {
         if let Err(e) = self.fanout.consume(Valid::decoded(snapshot, encoded)).await {
             tracing::warn!(error = %e, "span_metrics could not queue its metrics; the next interval carries them");
         }
-    }
-}
-
-/// What every sender of one exporter queue shares.
-struct SenderSetup<'a, S> {
-    name: &'a str,
-    queue: &'a Arc<Queue<S>>,
-    delivery: &'a crate::config::DeliveryConfig,
-    metrics: &'a SenderMetrics,
-    hard_stop: &'a watch::Receiver<bool>,
-    ledger: Option<Arc<Ledger>>,
-}
-
-impl<S: Signal> SenderSetup<'_, S> {
-    fn spawn<T: Transport<S>>(self, transport: T) -> Vec<JoinHandle<()>> {
-        Sender {
-            name: self.name.to_owned(),
-            queue: Arc::clone(self.queue),
-            transport: Arc::new(transport),
-            delivery: self.delivery.clone(),
-            metrics: self.metrics.clone(),
-            hard_stop: self.hard_stop.clone(),
-            ledger: self.ledger,
-            last_log_ms: Default::default(),
-        }
-        .spawn()
     }
 }
 
@@ -651,20 +487,4 @@ impl<S> SignalGraph<S> {
             .map(|(_, p)| Arc::clone(p))
             .collect()
     }
-}
-
-async fn bind(receiver: &str, endpoint: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(endpoint)
-        .await
-        .map_err(|source| StartError::Bind {
-            receiver: receiver.to_owned(),
-            endpoint: endpoint.to_owned(),
-            source,
-        })
-}
-
-fn local_addr(listener: &TcpListener) -> SocketAddr {
-    listener
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
 }

@@ -1,14 +1,14 @@
 //! Malformed, oversize and unsupported requests get the right OTLP answer,
 //! nothing panics, and the agent keeps serving.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};
 use common::sink::Sink;
 use common::{addr, fast_delivery, start_agent, wait_until};
 use ignis_agent::compression::compress;
-use ignis_agent::config::Compression;
+use ignis_agent::compression::Compression;
 use ignis_agent::signal::{Logs, Metrics, Traces};
 use prost::Message;
 use std::time::Duration;

@@ -7,14 +7,15 @@ pub mod process;
 pub mod sdk;
 pub mod sink;
 
-use ignis_agent::config;
-use ignis_agent::pipeline::Agent;
+use ignis_agent::agent::Agent;
+use ignis_agent::components;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Starts an agent from YAML text (no environment lookups).
 pub async fn start_agent(yaml: &str) -> Agent {
-    let config = config::load_str(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let config =
+        components::load_str(yaml, "test.yaml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
     Agent::start(&config).await.expect("agent starts")
 }
 

@@ -2,7 +2,7 @@
 //! credentials with refresh on 401, the disk queue by default, and the
 //! delivery ledger served by the admin endpoint.
 
-mod common;
+use crate::common;
 
 use axum::extract::State;
 use axum::routing::post;
@@ -37,7 +37,7 @@ service:
     )
 }
 
-async fn send(agent: &ignis_agent::pipeline::Agent, first: u64, count: u64) {
+async fn send(agent: &ignis_agent::agent::Agent, first: u64, count: u64) {
     grpc_export::<Traces>(
         addr(agent, "otlp/grpc"),
         Bytes::from(spans(first, count).encode_to_vec()),
@@ -233,7 +233,7 @@ async fn oauth2_token_is_cached_and_refreshed_once_on_401() {
 #[test]
 fn plaintext_needs_insecure_and_one_credential_kind() {
     let load = |exporter: &str| {
-        ignis_agent::config::load_str(
+        ignis_agent::components::load_str(
             &yaml(exporter, std::path::Path::new("/tmp/q")),
             "a.yaml",
             &|_| None,

@@ -4,8 +4,8 @@
 //! requests of every signal (flipped, inserted and removed bytes, cuts) and
 //! holds the two to the same verdict and the same item count.
 
-use ignis_agent::config::SignalKind;
-use ignis_agent::proto::wire::validate;
+use ignis_agent::signal::wire::validate;
+use ignis_agent::signal::SignalKind;
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use proptest::prelude::*;
 use prost::Message;

@@ -1,6 +1,6 @@
 //! Batching, splitting and retrying between the queue and the destination.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};

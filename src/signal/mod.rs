@@ -4,9 +4,6 @@
 //! All three requests share a shape: resources → scopes → items. Batching
 //! merges and splits along it (`exporters/batch.rs`).
 
-use crate::config::SignalKind;
-use crate::processors::retain::Retain;
-use crate::processors::walk::Walk;
 use crate::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -22,9 +19,43 @@ use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde::{de::DeserializeOwned, Serialize};
 
+pub mod retain;
+pub mod walk;
+pub mod wire;
+
+use retain::Retain;
+use walk::Walk;
+
+/// Which of the three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SignalKind {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl SignalKind {
+    pub const ALL: [SignalKind; 3] = [SignalKind::Traces, SignalKind::Metrics, SignalKind::Logs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Traces => "traces",
+            SignalKind::Metrics => "metrics",
+            SignalKind::Logs => "logs",
+        }
+    }
+}
+
 pub type Traces = ExportTraceServiceRequest;
 pub type Metrics = ExportMetricsServiceRequest;
 pub type Logs = ExportLogsServiceRequest;
+
+/// A request of any of the three signals.
+pub enum AnyRequest<'a> {
+    Traces(&'a mut Traces),
+    Metrics(&'a mut Metrics),
+    Logs(&'a mut Logs),
+}
 
 pub trait Signal:
     Message
@@ -69,10 +100,9 @@ pub trait Signal:
     /// Items the server rejected, with its message.
     fn rejected(response: &Self::Response) -> Option<(i64, String)>;
 
-    /// This request as traces, for processors that derive from spans.
-    fn as_traces(&self) -> Option<&Traces> {
-        None
-    }
+    /// This request as one of the three, for code that treats them apart
+    /// behind a trait object (processors).
+    fn as_any(&mut self) -> AnyRequest<'_>;
 
     /// Counted items in the whole request.
     fn item_count(&self) -> usize {
@@ -137,8 +167,8 @@ impl Signal for Traces {
     fn weight(_: &Span) -> usize {
         1
     }
-    fn as_traces(&self) -> Option<&Traces> {
-        Some(self)
+    fn as_any(&mut self) -> AnyRequest<'_> {
+        AnyRequest::Traces(self)
     }
     fn rejected(response: &Self::Response) -> Option<(i64, String)> {
         let p: &ExportTracePartialSuccess = response.partial_success.as_ref()?;
@@ -166,6 +196,9 @@ impl Signal for Metrics {
         metrics
     );
 
+    fn as_any(&mut self) -> AnyRequest<'_> {
+        AnyRequest::Metrics(self)
+    }
     fn weight(metric: &Metric) -> usize {
         match &metric.data {
             Some(Data::Gauge(g)) => g.data_points.len(),
@@ -204,6 +237,9 @@ impl Signal for Logs {
 
     fn weight(_: &LogRecord) -> usize {
         1
+    }
+    fn as_any(&mut self) -> AnyRequest<'_> {
+        AnyRequest::Logs(self)
     }
     fn rejected(response: &Self::Response) -> Option<(i64, String)> {
         let p: &ExportLogsPartialSuccess = response.partial_success.as_ref()?;

@@ -1,7 +1,7 @@
 //! `kill -9` in the middle of a stream: with a disk queue, everything the
 //! client saw acknowledged reaches the destination after a restart.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};

@@ -1,0 +1,203 @@
+//! The component registry: every kind of receiver, processor and exporter
+//! the agent knows, by the name a config gives it, and the configuration
+//! loaded through them.
+//!
+//! Each entry's reader deserializes a component's settings, checks every
+//! rule and constructs it (compiling its regexes, loading its certificates)
+//! without opening a socket. `ignis-agent validate` runs the very same
+//! readers as `run`, so it refuses exactly what `run` would.
+//!
+//! Adding a processor: write `processors/<name>.rs` with its settings
+//! struct, a `read` function and `impl Processor`, then add one line to
+//! `PROCESSORS` below (ARCHITECTURE.md walks through an example).
+
+use crate::config::component::Kind;
+use crate::config::graph::{self, Declared, Problems, Service};
+use crate::config::node::{Located, Node};
+use crate::config::{ComponentId, ConfigErrors, Pipeline};
+use crate::exporters::delivery::Exporter;
+use crate::exporters::{debug, file, ignis, otlp};
+use crate::metrics::Registry;
+use crate::processors::memory_limiter::MemoryLimiterConfig;
+use crate::processors::{self as p, Processor};
+use crate::queue::Storage;
+use crate::receivers::{self, Receiver};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const RECEIVERS: &[Kind<Arc<dyn Receiver>>] = &[Kind {
+    name: "otlp",
+    read: receivers::otlp::read,
+}];
+
+pub const PROCESSORS: &[Kind<Arc<dyn Processor>>] = &[
+    Kind {
+        name: "memory_limiter",
+        read: p::memory_limiter::read,
+    },
+    Kind {
+        name: "resource_detection",
+        read: p::resource_detection::read,
+    },
+    Kind {
+        name: "resource",
+        read: p::attributes::read_resource,
+    },
+    Kind {
+        name: "attributes",
+        read: p::attributes::read,
+    },
+    Kind {
+        name: "redaction",
+        read: p::redaction::read,
+    },
+    Kind {
+        name: "filter",
+        read: p::filter::read,
+    },
+    Kind {
+        name: "probabilistic_sampler",
+        read: p::sampler::read,
+    },
+    Kind {
+        name: "rate_limiting",
+        read: p::rate_limit::read,
+    },
+    Kind {
+        name: "span_metrics",
+        read: p::span_metrics::read,
+    },
+];
+
+pub const EXPORTERS: &[Kind<Arc<dyn Exporter>>] = &[
+    Kind {
+        name: "ignis",
+        read: ignis::read,
+    },
+    Kind {
+        name: "otlp_grpc",
+        read: otlp::read_grpc,
+    },
+    Kind {
+        name: "otlp",
+        read: otlp::read_grpc,
+    },
+    Kind {
+        name: "otlp_http",
+        read: otlp::read_http,
+    },
+    Kind {
+        name: "otlphttp",
+        read: otlp::read_http,
+    },
+    Kind {
+        name: "debug",
+        read: debug::read,
+    },
+    Kind {
+        name: "file",
+        read: file::read,
+    },
+];
+
+/// The whole configuration, every component built and checked.
+#[derive(Clone)]
+pub struct Config {
+    pub receivers: BTreeMap<ComponentId, Arc<dyn Receiver>>,
+    pub processors: BTreeMap<ComponentId, Arc<dyn Processor>>,
+    pub exporters: BTreeMap<ComponentId, Arc<dyn Exporter>>,
+    pub pipelines: BTreeMap<ComponentId, Pipeline>,
+    pub service: Service,
+    /// The agent's own metrics, where the components registered theirs.
+    pub metrics: Arc<Registry>,
+}
+
+/// The configuration the binary runs with when given no `--config`.
+pub const DEFAULT_CONFIG: &str = include_str!("config/default.yaml");
+
+/// Reads, expands, checks and builds a config file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    crate::config::load_file(path, &build)
+}
+
+/// Loads config text; `file` names it in errors, `lookup` reads the environment.
+pub fn load_str(
+    text: &str,
+    file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    crate::config::load_str(text, file, lookup, &build)
+}
+
+fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Config> {
+    if !graph::check_top(tree, problems) {
+        return None;
+    }
+    let metrics = Arc::new(Registry::default());
+    let (receivers, declared_receivers) =
+        graph::section(tree, "receivers", RECEIVERS, &metrics, problems);
+    let (processors, declared_processors) =
+        graph::section(tree, "processors", PROCESSORS, &metrics, problems);
+    let (exporters, declared_exporters) =
+        graph::section(tree, "exporters", EXPORTERS, &metrics, problems);
+    // A broken `service` section is reported; pipelines are still checked.
+    let service = graph::service(tree, problems);
+    let declared = Declared {
+        receivers: declared_receivers,
+        processors: declared_processors,
+        exporters: declared_exporters,
+    };
+    let pipelines = graph::pipelines(tree, &declared, problems);
+    Some(Config {
+        receivers,
+        processors,
+        exporters,
+        pipelines,
+        service: service?,
+        metrics,
+    })
+}
+
+impl std::fmt::Debug for Config {
+    /// The components by id: what they hold may be secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("receivers", &self.receivers.keys().collect::<Vec<_>>())
+            .field("processors", &self.processors.keys().collect::<Vec<_>>())
+            .field("exporters", &self.exporters.keys().collect::<Vec<_>>())
+            .field("pipelines", &self.pipelines)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The memory limiter in force: the tightest one listed in a pipeline,
+    /// else a default of the memory queues' capacity plus 32 MiB of
+    /// headroom, and at least 48 MiB. Returns (limit, spike, interval).
+    pub fn memory_limit(&self) -> (u64, u64, Duration) {
+        let listed = self
+            .pipelines
+            .values()
+            .flat_map(|p| &p.processors)
+            .filter_map(|id| self.processors.get(id)?.memory_limit())
+            .min_by_key(|m: &&MemoryLimiterConfig| m.limit_mib);
+        if let Some(m) = listed {
+            let limit = m.limit_mib << 20;
+            let spike = m.spike_limit_mib.map_or(limit / 5, |s| s << 20);
+            return (limit, spike, m.check_interval.0);
+        }
+        let queues: u64 = self
+            .pipelines
+            .values()
+            .flat_map(|p| &p.exporters)
+            .filter_map(|id| self.exporters.get(id))
+            .map(|e| &e.delivery().sending_queue)
+            .filter(|q| q.storage == Some(Storage::Memory))
+            .map(|q| q.max_size.0)
+            .sum();
+        let limit = (queues + (32 << 20)).max(48 << 20);
+        (limit, limit / 5, Duration::from_millis(100))
+    }
+}

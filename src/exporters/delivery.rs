@@ -1,0 +1,195 @@
+//! What every exporter kind shares: queue, retry and batch settings (with
+//! their checks), the `Exporter` trait a registry entry builds, and the
+//! setup its senders start from.
+
+use super::batch::BatchConfig;
+use super::ledger::{Ledger, Ledgers};
+use super::retry::RetryConfig;
+use super::sender::{Sender, SenderMetrics};
+use super::Transport;
+use crate::config::component::Invalid;
+use crate::metrics::Registry;
+use crate::queue::{Queue, QueueConfig, Storage};
+use crate::signal::{Logs, Metrics, Signal, Traces};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Queue, batching and retry: what sits between the pipeline and a sender.
+/// Every exporter kind has these keys (spelled out in each, because serde's
+/// `flatten` would lose `deny_unknown_fields` and error positions).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryConfig {
+    pub sending_queue: QueueConfig,
+    pub retry_on_failure: RetryConfig,
+    pub batch: BatchConfig,
+}
+
+impl DeliveryConfig {
+    /// The settings as written, with `storage: memory` unless a kind says
+    /// otherwise (the `ignis` exporter sets its own default first).
+    pub fn new(queue: &QueueConfig, retry: &RetryConfig, batch: &BatchConfig) -> Self {
+        let mut sending_queue = queue.clone();
+        sending_queue.storage.get_or_insert(Storage::Memory);
+        DeliveryConfig {
+            sending_queue,
+            retry_on_failure: retry.clone(),
+            batch: batch.clone(),
+        }
+    }
+
+    pub fn check(&self) -> Result<(), Invalid> {
+        let q = &self.sending_queue;
+        if q.max_size.0 == 0 || q.num_consumers == 0 {
+            return Err(Invalid::at(
+                "sending_queue",
+                "sending_queue.max_size and num_consumers must be more than 0",
+            ));
+        }
+        if q.storage == Some(Storage::Disk) && q.directory.is_none() {
+            return Err(Invalid::at(
+                "sending_queue",
+                "sending_queue.storage: disk needs a `directory`",
+            ));
+        }
+        if q.segment_size.0 < 4096 || q.fsync_interval.0.is_zero() {
+            return Err(Invalid::at(
+                "sending_queue",
+                "sending_queue.segment_size must be at least 4KiB and fsync_interval more than 0",
+            ));
+        }
+        let b = &self.batch;
+        if b.max_size == 0 || b.max_bytes.0 == 0 {
+            return Err(Invalid::at(
+                "batch",
+                "batch.max_size and batch.max_bytes must be more than 0",
+            ));
+        }
+        let r = &self.retry_on_failure;
+        if r.multiplier < 1.0 || !(0.0..=1.0).contains(&r.randomization_factor) {
+            return Err(Invalid::at(
+                "retry_on_failure",
+                "retry_on_failure needs multiplier >= 1 and randomization_factor between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A built exporter, as its registry entry returns it.
+pub trait Exporter: Send + Sync + 'static {
+    /// Queue, retry and batch settings, with this kind's defaults applied.
+    fn delivery(&self) -> &DeliveryConfig;
+
+    /// Starts the senders that drain one signal's queue.
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String>;
+
+    /// The concrete exporter, for code that inspects its settings.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What every sender of one exporter queue shares.
+pub struct SenderSetup<'a, S> {
+    pub name: &'a str,
+    pub queue: &'a Arc<Queue<S>>,
+    pub delivery: &'a DeliveryConfig,
+    pub metrics: &'a SenderMetrics,
+    pub hard_stop: &'a watch::Receiver<bool>,
+    /// The agent's metrics and its ledgers, for exporters that keep one.
+    pub registry: &'a Registry,
+    pub ledgers: &'a Ledgers,
+}
+
+impl<S: Signal> SenderSetup<'_, S> {
+    fn spawn<T: Transport<S>>(
+        self,
+        transport: T,
+        ledger: Option<Arc<Ledger>>,
+    ) -> Vec<JoinHandle<()>> {
+        Sender {
+            name: self.name.to_owned(),
+            queue: Arc::clone(self.queue),
+            transport: Arc::new(transport),
+            delivery: self.delivery.clone(),
+            metrics: self.metrics.clone(),
+            hard_stop: self.hard_stop.clone(),
+            ledger,
+            last_log_ms: Default::default(),
+        }
+        .spawn()
+    }
+}
+
+/// The setup of one signal's senders.
+pub enum Senders<'a> {
+    Traces(SenderSetup<'a, Traces>),
+    Metrics(SenderSetup<'a, Metrics>),
+    Logs(SenderSetup<'a, Logs>),
+}
+
+/// A transport for every signal.
+pub trait AnyTransport: Transport<Traces> + Transport<Metrics> + Transport<Logs> {}
+impl<T: Transport<Traces> + Transport<Metrics> + Transport<Logs>> AnyTransport for T {}
+
+impl Senders<'_> {
+    /// Starts the senders with `transport`, and `ledger` if the kind keeps one.
+    pub fn spawn<T: AnyTransport>(
+        self,
+        transport: T,
+        ledger: Option<Arc<Ledger>>,
+    ) -> Vec<JoinHandle<()>> {
+        match self {
+            Senders::Traces(s) => s.spawn(transport, ledger),
+            Senders::Metrics(s) => s.spawn(transport, ledger),
+            Senders::Logs(s) => s.spawn(transport, ledger),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Senders::Traces(s) => s.name,
+            Senders::Metrics(s) => s.name,
+            Senders::Logs(s) => s.name,
+        }
+    }
+
+    pub fn signal(&self) -> &'static str {
+        match self {
+            Senders::Traces(_) => Traces::KIND.as_str(),
+            Senders::Metrics(_) => Metrics::KIND.as_str(),
+            Senders::Logs(_) => Logs::KIND.as_str(),
+        }
+    }
+
+    /// The agent's metrics and ledger list.
+    pub fn registry(&self) -> (&Registry, &Ledgers) {
+        match self {
+            Senders::Traces(s) => (s.registry, s.ledgers),
+            Senders::Metrics(s) => (s.registry, s.ledgers),
+            Senders::Logs(s) => (s.registry, s.ledgers),
+        }
+    }
+}
+
+/// Which `Senders` a signal's setup is, for code generic over the signal.
+pub trait IntoSenders: Signal {
+    fn senders(setup: SenderSetup<'_, Self>) -> Senders<'_>;
+}
+
+impl IntoSenders for Traces {
+    fn senders(setup: SenderSetup<'_, Self>) -> Senders<'_> {
+        Senders::Traces(setup)
+    }
+}
+
+impl IntoSenders for Metrics {
+    fn senders(setup: SenderSetup<'_, Self>) -> Senders<'_> {
+        Senders::Metrics(setup)
+    }
+}
+
+impl IntoSenders for Logs {
+    fn senders(setup: SenderSetup<'_, Self>) -> Senders<'_> {
+        Senders::Logs(setup)
+    }
+}

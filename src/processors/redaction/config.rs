@@ -1,0 +1,122 @@
+//! The `redaction` processor's settings and their rules.
+
+use super::detectors::BUILTIN;
+use crate::config::component::Invalid;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// `redaction`. `redaction: {}` turns on every built-in detector and the
+/// blocked-key list, masking what they find.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionConfig {
+    pub action: RedactAction,
+    /// Only these built-in detectors (all when absent).
+    pub detectors: Option<Vec<String>>,
+    pub disable_detectors: Vec<String>,
+    /// Per-detector action, e.g. `{ email: hash }`.
+    pub detector_actions: BTreeMap<String, RedactAction>,
+    /// Keys blocked besides the built-in list.
+    pub blocked_keys: Vec<String>,
+    pub default_blocked_keys: bool,
+    pub blocked_key_action: Option<RedactAction>,
+    /// When set, only these attributes survive on spans, events, links, log
+    /// records and data points (resource and scope attributes are kept).
+    pub allowed_keys: Vec<String>,
+    pub custom: Vec<CustomDetector>,
+    /// The HMAC-SHA256 key for `hash`: at least 16 bytes, from a secret.
+    pub hash_key: Option<String>,
+    /// Summary attributes on items that had something redacted.
+    pub summary: RedactionSummary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactionSummary {
+    #[default]
+    None,
+    /// `redaction.redacted.count`.
+    Count,
+    /// The count and `redaction.redacted.keys` (the attribute keys).
+    Names,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        RedactionConfig {
+            action: RedactAction::Mask,
+            detectors: None,
+            disable_detectors: Vec::new(),
+            detector_actions: BTreeMap::new(),
+            blocked_keys: Vec::new(),
+            default_blocked_keys: true,
+            blocked_key_action: None,
+            allowed_keys: Vec::new(),
+            custom: Vec::new(),
+            hash_key: None,
+            summary: RedactionSummary::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactAction {
+    /// Keep the key, replace what was found with `<redacted:rule>`.
+    #[default]
+    Mask,
+    /// Replace with a keyed hash, so equal values still correlate.
+    Hash,
+    /// Remove the attribute.
+    Drop,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDetector {
+    pub name: String,
+    pub regex: String,
+    #[serde(default)]
+    pub action: Option<RedactAction>,
+}
+
+impl RedactionConfig {
+    /// Detector names exist; hashing has a key long enough not to be reversed.
+    pub(super) fn check(&self) -> Result<(), Invalid> {
+        let known: Vec<&str> = BUILTIN.iter().map(|d| d.name).collect();
+        let names = self
+            .detectors
+            .iter()
+            .flatten()
+            .chain(&self.disable_detectors)
+            .chain(
+                self.detector_actions
+                    .keys()
+                    .filter(|k| !self.custom.iter().any(|d| &d.name == *k)),
+            );
+        for name in names {
+            if !known.contains(&name.as_str()) {
+                return Err(Invalid::new(format!(
+                    "unknown detector `{name}` (built in: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let hashes = self.action == RedactAction::Hash
+            || self.blocked_key_action == Some(RedactAction::Hash)
+            || self
+                .detector_actions
+                .values()
+                .any(|a| *a == RedactAction::Hash)
+            || self
+                .custom
+                .iter()
+                .any(|d| d.action == Some(RedactAction::Hash));
+        if hashes && self.hash_key.as_ref().is_none_or(|k| k.len() < 16) {
+            return Err(Invalid::new(
+                "hash needs a `hash_key` of at least 16 bytes, e.g. ${env:IGNIS_REDACTION_KEY}: an unkeyed hash of a short value can be reversed",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! The integration tests, one binary so that two cores link once: each
+//! module talks to the agent (library or binary) over real sockets.
+
+mod admin;
+mod bad_input;
+mod cli;
+mod common;
+mod config;
+mod crash;
+mod delivery;
+mod disk_queue_model;
+mod filter_and_sampling;
+mod ignis;
+mod overload;
+mod processors;
+mod redaction;
+mod sdk_end_to_end;
+mod tls;
+mod wire_validation;
