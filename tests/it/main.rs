@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod config;
+mod config_rules;
 mod crash;
 mod delivery;
 mod disk_queue_model;
