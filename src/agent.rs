@@ -209,10 +209,8 @@ impl Agent {
                 endpoint: endpoint.clone(),
                 source,
             })?;
-        let address = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        self.listening.insert("admin".into(), address);
+        self.listening
+            .insert("admin".into(), crate::receivers::local_addr(&listener));
         let state = Arc::clone(&self.admin_ready);
         // The admin endpoint outlives the receivers: it answers until the
         // end of shutdown (with the background tasks), then frees its port

@@ -5,7 +5,8 @@
 //! Each entry's reader deserializes a component's settings, checks every
 //! rule and constructs it (compiling its regexes, loading its certificates)
 //! without opening a socket. `ignis-agent validate` runs the very same
-//! readers as `run`, so it refuses exactly what `run` would.
+//! readers as `run`, so it refuses what `run` would, save what only running
+//! can find: a port in use, a disk queue directory that cannot be written.
 //!
 //! Adding a processor: write `processors/<name>.rs` with its settings
 //! struct, a `read` function and `impl Processor`, then add one line to

@@ -1,7 +1,7 @@
 //! The agent's own metrics, rendered as Prometheus text. Names follow the
 //! Collector's (`otelcol_receiver_accepted_spans`, ...) so dashboards port.
 //!
-//! A counter is an `Arc<AtomicU64>` handed out once at start, so the hot path
+//! A counter is an `Arc<AtomicU64>` handed out once, when a component is built, so the hot path
 //! pays one relaxed atomic add and never a lookup.
 
 use std::collections::BTreeMap;

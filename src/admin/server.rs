@@ -2,7 +2,7 @@
 //! `/metrics` (Prometheus text). Readiness never depends on a destination: a
 //! sidecar's readiness gates the whole pod.
 
-use crate::exporters::ledger::Ledger;
+use crate::exporters::ledger::Ledgers;
 use crate::metrics::Registry;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -18,7 +18,7 @@ pub struct AdminState {
     /// Set once every receiver is listening.
     pub ready: AtomicBool,
     /// Delivery ledgers by `exporter/signal`.
-    pub ledgers: Mutex<Vec<(String, Arc<Ledger>)>>,
+    pub ledgers: Ledgers,
 }
 
 impl AdminState {

@@ -23,8 +23,8 @@ impl Context<'_> {
 }
 
 /// Reads one component: deserialize, check every rule, construct. Runs for
-/// `validate` as for `run`, so both refuse exactly the same things; nothing
-/// here opens a socket.
+/// `validate` as for `run`, so both refuse the same settings; nothing here
+/// opens a socket.
 pub type Read<T> = fn(&Located<Node>, &Context) -> Result<T, DeError>;
 
 /// One component kind in a registry: its name in the config and its reader.

@@ -108,9 +108,8 @@ fn singular(section: &str) -> &str {
     section.strip_suffix('s').unwrap_or(section)
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[derive(Clone)]
 pub struct Service {
     // Read separately, with positions for each reference.
     #[serde(default, rename = "pipelines")]

@@ -1,10 +1,9 @@
-//! The typed configuration, with the Collector's key names and defaults.
-
-use serde::Deserialize;
-
-use std::fmt;
+//! The parts of a config that are not components: ids, pipelines, and the
+//! `service` section's settings (admin endpoint, the agent's own logs).
 
 use crate::signal::SignalKind;
+use serde::Deserialize;
+use std::fmt;
 
 /// A component or pipeline name: `type` or `type/name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

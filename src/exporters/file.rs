@@ -1,20 +1,19 @@
 //! `file`: one OTLP/JSON request per line, rotated by size, for local use.
 
-use super::{Batch, Outcome, Transport};
-use crate::signal::Signal;
-use serde::Deserialize;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-
 use super::delivery::{DeliveryConfig, Exporter, Senders};
+use super::{Batch, Outcome, Transport};
 use crate::config::component::{required, Context};
 use crate::config::de::DeError;
 use crate::config::node::{Located, Node};
 use crate::exporters::batch::BatchConfig;
 use crate::exporters::retry::RetryConfig;
 use crate::queue::QueueConfig;
+use crate::signal::Signal;
+use serde::Deserialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -119,16 +119,15 @@ impl Attributes {
                     )));
                 }
             }
-            let pattern = match (&a.pattern, a.action) {
-                (Some(pattern), ActionKind::Extract) => Some(
-                    Regex::new(pattern)
-                        .map_err(|e| invalid(format!("extract pattern for `{}`: {e}", a.key)))?,
-                ),
-                (None, ActionKind::Extract) => {
-                    return Err(invalid(format!("extract on `{}` needs a `pattern`", a.key)))
-                }
-                _ => None,
-            };
+            if a.action == ActionKind::Extract && a.pattern.is_none() {
+                return Err(invalid(format!("extract on `{}` needs a `pattern`", a.key)));
+            }
+            let pattern = a
+                .pattern
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|e| invalid(format!("extract pattern for `{}`: {e}", a.key)))?;
             actions.push(Action {
                 key: a.key.clone(),
                 kind: a.action,

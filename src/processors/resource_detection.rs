@@ -1,5 +1,5 @@
 //! `resource_detection`: the pod, namespace, node, container, deployment and
-//! host the telemetry comes from, detected once at start.
+//! host the telemetry comes from, detected once, when the config is loaded.
 //!
 //! `k8s` reads the Downward API variables a sidecar manifest sets (see
 //! deploy/sidecar.yaml) and maps them to the OpenTelemetry semantic

@@ -59,7 +59,8 @@ fn bind(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
         .map_err(|e| format!("cannot listen on {endpoint}: {e}"))
 }
 
-fn local_addr(listener: &tokio::net::TcpListener) -> SocketAddr {
+/// Where a listener is bound (useful with port 0).
+pub fn local_addr(listener: &tokio::net::TcpListener) -> SocketAddr {
     listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))

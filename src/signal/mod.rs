@@ -4,6 +4,10 @@
 //! All three requests share a shape: resources → scopes → items. Batching
 //! merges and splits along it (`exporters/batch.rs`).
 
+pub mod retain;
+pub mod walk;
+pub mod wire;
+
 use crate::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -17,13 +21,8 @@ use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::{metric::Data, Metric, ResourceMetrics, ScopeMetrics};
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use serde::{de::DeserializeOwned, Serialize};
-
-pub mod retain;
-pub mod walk;
-pub mod wire;
-
 use retain::Retain;
+use serde::{de::DeserializeOwned, Serialize};
 use walk::Walk;
 
 /// Which of the three OTLP signals.

@@ -1,5 +1,5 @@
 //! The receivers prove a request well-formed at the wire level instead of
-//! decoding it (`proto/wire.rs`). That is only sound if the wire check
+//! decoding it (`signal/wire.rs`). That is only sound if the wire check
 //! accepts exactly what decoding accepts: this property test mutates real
 //! requests of every signal (flipped, inserted and removed bytes, cuts) and
 //! holds the two to the same verdict and the same item count.

@@ -1,24 +1,24 @@
 //! `filter`: drops spans, log records and metrics matching a rule, counted
 //! with reason `filtered`. Typical rules: health-check spans, debug logs.
 
+pub mod config;
+
 use crate::config::component::{settings, Context, Invalid};
 use crate::config::de::DeError;
 use crate::config::node::{Located, Node};
 use crate::metrics::Registry;
 use crate::processors::Dropped;
 use crate::processors::Processor;
+use crate::proto::common::v1::any_value::Value;
+use crate::proto::common::v1::KeyValue;
 use crate::signal::retain::Item;
 use crate::signal::walk::attribute;
 use crate::signal::AnyRequest;
-use std::sync::Arc;
-
-pub mod config;
-use crate::proto::common::v1::any_value::Value;
-use crate::proto::common::v1::KeyValue;
 use crate::signal::Signal;
 pub use config::FilterConfig;
 use config::{AttributeCondition, SpanKindName, StatusName};
 use regex::Regex;
+use std::sync::Arc;
 
 pub struct Condition {
     key: String,

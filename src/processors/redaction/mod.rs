@@ -1,6 +1,6 @@
 //! The `redaction` processor: nothing personal or secret leaves the pod.
 //!
-//! Two kinds of rules, applied everywhere data hides (`walk.rs`): keys
+//! Two kinds of rules, applied everywhere data hides (`signal/walk.rs`): keys
 //! whose values are secret whatever they hold (`keys.rs`), and value
 //! detectors that find secrets inside any string (`detectors.rs`), including
 //! values in arrays and nested key-value lists. Every string is scanned once
