@@ -48,20 +48,6 @@ pub struct SenderMetrics {
 impl SenderMetrics {
     pub fn new<S: Signal>(registry: &Registry, exporter: &str) -> Self {
         let labels = [("exporter", exporter)];
-        let (sent, failed) = match S::ITEM_NAME {
-            "spans" => (
-                "otelcol_exporter_sent_spans",
-                "otelcol_exporter_send_failed_spans",
-            ),
-            "metric_points" => (
-                "otelcol_exporter_sent_metric_points",
-                "otelcol_exporter_send_failed_metric_points",
-            ),
-            _ => (
-                "otelcol_exporter_sent_log_records",
-                "otelcol_exporter_send_failed_log_records",
-            ),
-        };
         let signal = S::KIND.as_str();
         let dropped = |reason: DropReason| {
             registry.counter(
@@ -74,8 +60,8 @@ impl SenderMetrics {
             )
         };
         SenderMetrics {
-            sent: registry.counter(sent, &labels),
-            send_failed: registry.counter(failed, &labels),
+            sent: registry.counter(S::METRIC_NAMES.sent, &labels),
+            send_failed: registry.counter(S::METRIC_NAMES.send_failed, &labels),
             rejected: registry.counter(
                 "ignis_exporter_partial_success_rejected_items",
                 &[("exporter", exporter), ("signal", signal)],

@@ -61,19 +61,11 @@ impl<S: Signal> Fanout<S> {
         transport: &str,
     ) -> Self {
         let labels = [("receiver", receiver), ("transport", transport)];
-        let name = |outcome| match (outcome, S::ITEM_NAME) {
-            ("accepted", "spans") => "otelcol_receiver_accepted_spans",
-            ("accepted", "metric_points") => "otelcol_receiver_accepted_metric_points",
-            ("accepted", _) => "otelcol_receiver_accepted_log_records",
-            (_, "spans") => "otelcol_receiver_refused_spans",
-            (_, "metric_points") => "otelcol_receiver_refused_metric_points",
-            _ => "otelcol_receiver_refused_log_records",
-        };
         Fanout {
             pipelines,
             limiter,
-            accepted: metrics.counter(name("accepted"), &labels),
-            refused: metrics.counter(name("refused"), &labels),
+            accepted: metrics.counter(S::METRIC_NAMES.accepted, &labels),
+            refused: metrics.counter(S::METRIC_NAMES.refused, &labels),
             refused_requests: metrics.counter(
                 "ignis_receiver_refused_requests",
                 &[

@@ -19,6 +19,7 @@ use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use crate::signal::fields as f;
 use crate::signal::wire;
 use crate::signal::SignalKind;
 use crate::signal::{Logs, Traces};
@@ -52,9 +53,9 @@ impl WireChain {
     /// The request after the processors; `None` when it is unchanged. The
     /// request must be well-formed (`signal::wire::check`).
     pub fn apply(&self, signal: SignalKind, request: &[u8]) -> Option<Vec<u8>> {
-        // Request → resource level (1) → scope level (2) → items (2).
+        // Request → resource level → scope level → items.
         rewrite(request, |edit, field| match field.number {
-            1 => edit.child(field, self.resource_level(signal, field.payload)),
+            f::REQUEST_RESOURCES => edit.child(field, self.resource_level(signal, field.payload)),
             _ => edit.keep(field),
         })
     }
@@ -112,27 +113,27 @@ impl WireChain {
 
     fn span(&self, span: &[u8]) -> Option<Vec<u8>> {
         rewrite(span, |edit, field| match field.number {
-            9 => self.attribute(edit, field),
-            5 => edit.child(field, self.text(field.payload)),
-            11 => edit.child(
+            f::span::ATTRIBUTES => self.attribute(edit, field),
+            f::span::NAME => edit.child(field, self.text(field.payload)),
+            f::span::EVENTS => edit.child(
                 field,
                 rewrite(field.payload, |edit, field| match field.number {
-                    3 => self.attribute(edit, field),
-                    2 => edit.child(field, self.text(field.payload)),
+                    f::span_event::ATTRIBUTES => self.attribute(edit, field),
+                    f::span_event::NAME => edit.child(field, self.text(field.payload)),
                     _ => edit.keep(field),
                 }),
             ),
-            13 => edit.child(
+            f::span::LINKS => edit.child(
                 field,
                 rewrite(field.payload, |edit, field| match field.number {
-                    4 => self.attribute(edit, field),
+                    f::span_link::ATTRIBUTES => self.attribute(edit, field),
                     _ => edit.keep(field),
                 }),
             ),
-            15 => edit.child(
+            f::span::STATUS => edit.child(
                 field,
                 rewrite(field.payload, |edit, field| match field.number {
-                    2 => edit.child(field, self.text(field.payload)),
+                    f::status::MESSAGE => edit.child(field, self.text(field.payload)),
                     _ => edit.keep(field),
                 }),
             ),
@@ -142,20 +143,19 @@ impl WireChain {
 
     fn log_record(&self, record: &[u8]) -> Option<Vec<u8>> {
         rewrite(record, |edit, field| match field.number {
-            6 => self.attribute(edit, field),
-            12 => edit.child(field, self.text(field.payload)),
-            5 => edit.child(field, self.body(field.payload)),
+            f::log_record::ATTRIBUTES => self.attribute(edit, field),
+            f::log_record::EVENT_NAME => edit.child(field, self.text(field.payload)),
+            f::log_record::BODY => edit.child(field, self.body(field.payload)),
             _ => edit.keep(field),
         })
     }
 
     fn metric(&self, metric: &[u8]) -> Option<Vec<u8>> {
-        // Gauge 5, sum 7, histogram 9, exponential histogram 10, summary 11:
-        // data points are field 1 of each.
+        use f::metric::*;
         rewrite(metric, |edit, field| match field.number {
-            5 | 7 | 9 | 10 | 11 => {
+            GAUGE | SUM | HISTOGRAM | EXPONENTIAL_HISTOGRAM | SUMMARY => {
                 let data = rewrite(field.payload, |edit, point| match point.number {
-                    1 => edit.child(point, self.data_point(field.number, point.payload)),
+                    DATA_POINTS => edit.child(point, self.data_point(field.number, point.payload)),
                     _ => edit.keep(point),
                 });
                 edit.child(field, data)
@@ -167,17 +167,26 @@ impl WireChain {
     /// A data point's attributes and its exemplars' filtered attributes.
     fn data_point(&self, data: u32, point: &[u8]) -> Option<Vec<u8>> {
         let (attributes, exemplars) = match data {
-            5 | 7 => (7, Some(5)),
-            9 => (9, Some(8)),
-            10 => (1, Some(11)),
-            _ => (7, None),
+            f::metric::GAUGE | f::metric::SUM => (
+                f::number_point::ATTRIBUTES,
+                Some(f::number_point::EXEMPLARS),
+            ),
+            f::metric::HISTOGRAM => (
+                f::histogram_point::ATTRIBUTES,
+                Some(f::histogram_point::EXEMPLARS),
+            ),
+            f::metric::EXPONENTIAL_HISTOGRAM => (
+                f::exponential_histogram_point::ATTRIBUTES,
+                Some(f::exponential_histogram_point::EXEMPLARS),
+            ),
+            _ => (f::number_point::ATTRIBUTES, None),
         };
         rewrite(point, |edit, field| {
             if field.number == attributes {
                 self.attribute(edit, field)
             } else if Some(field.number) == exemplars {
                 let exemplar = rewrite(field.payload, |edit, field| match field.number {
-                    7 => self.attribute(edit, field),
+                    f::exemplar::FILTERED_ATTRIBUTES => self.attribute(edit, field),
                     _ => edit.keep(field),
                 });
                 edit.child(field, exemplar)
@@ -198,7 +207,7 @@ impl WireChain {
                 Redacted::Dropped => edit.replace(field, None),
                 Redacted::Replaced(text) => {
                     let value = rewrite(field.payload, |edit, kv| match kv.number {
-                        2 => edit.replace(kv, Some(&string_value(&text))),
+                        f::key_value::VALUE => edit.replace(kv, Some(&string_value(&text))),
                         _ => edit.keep(kv),
                     });
                     edit.child(field, value)
@@ -245,8 +254,8 @@ impl WireChain {
         let (mut key, mut value, mut keys, mut values) = (&b""[..], None, 0, 0);
         for field in fields(kv) {
             match field.number {
-                1 => (key, keys) = (field.payload, keys + 1),
-                2 => (value, values) = (Some(field.payload), values + 1),
+                f::key_value::KEY => (key, keys) = (field.payload, keys + 1),
+                f::key_value::VALUE => (value, values) = (Some(field.payload), values + 1),
                 _ => {}
             }
         }
@@ -277,13 +286,13 @@ impl WireChain {
             };
         };
         match only.number {
-            1 => match std::str::from_utf8(only.payload) {
+            f::any_value::STRING => match std::str::from_utf8(only.payload) {
                 Ok(text) if self.redactions().any(|r| r.may_match(text)) => Attribute::Text(text),
                 Ok(_) => Attribute::Untouched,
                 Err(_) => Attribute::Other,
             },
             // Arrays and key-value lists hold strings and keys.
-            5 | 6 => Attribute::Other,
+            f::any_value::ARRAY | f::any_value::KEY_VALUE_LIST => Attribute::Other,
             _ => Attribute::Untouched,
         }
     }
@@ -375,8 +384,9 @@ impl WireChain {
 }
 
 /// A resource level (`ResourceSpans`...) or scope level (`ScopeSpans`...):
-/// its singular field 1 (the resource or scope) through `head`, each field 2
-/// (the next level, or an item) through `child`. A singular field given
+/// its singular head (the resource or scope) through `head`, each child
+/// (the next level, or an item) through `child`. Both kinds of level number
+/// them alike (`fields::resource_level`, `fields::scope_level`). A singular field given
 /// more than once is merged by decoding, which is the same as decoding the
 /// occurrences concatenated: so they are, and written once.
 fn level_of(
@@ -384,9 +394,12 @@ fn level_of(
     head: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
     child: impl Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Option<Vec<u8>> {
+    const HEAD: u32 = f::resource_level::RESOURCE;
+    const CHILD: u32 = f::resource_level::SCOPES;
+    const _: () = assert!(HEAD == f::scope_level::SCOPE && CHILD == f::scope_level::ITEMS);
     let mut merged = Vec::new();
     let mut present = 0;
-    for field in fields(level).filter(|f| f.number == 1) {
+    for field in fields(level).filter(|f| f.number == HEAD) {
         merged.extend_from_slice(field.payload);
         present += 1;
     }
@@ -397,13 +410,13 @@ fn level_of(
     };
     let mut first = true;
     rewrite(level, |edit, field| match field.number {
-        1 if new_head.is_some() => {
+        HEAD if new_head.is_some() => {
             let payload = std::mem::take(&mut first)
                 .then_some(new_head.as_deref())
                 .flatten();
             edit.replace(field, payload)
         }
-        2 => edit.child(field, child(field.payload)),
+        CHILD => edit.child(field, child(field.payload)),
         _ => edit.keep(field),
     })
 }
@@ -428,7 +441,7 @@ enum Redacted {
 /// An `AnyValue` holding `text`.
 fn string_value(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 3);
-    put(&mut out, 1, text.as_bytes());
+    put(&mut out, f::any_value::STRING, text.as_bytes());
     out
 }
 

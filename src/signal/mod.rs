@@ -4,6 +4,7 @@
 //! All three requests share a shape: resources → scopes → items. Batching
 //! merges and splits along it (`exporters/batch.rs`).
 
+pub mod fields;
 pub mod retain;
 pub mod walk;
 pub mod wire;
@@ -49,6 +50,15 @@ pub type Traces = ExportTraceServiceRequest;
 pub type Metrics = ExportMetricsServiceRequest;
 pub type Logs = ExportLogsServiceRequest;
 
+/// The Collector's metric names for one signal's items, so dashboards built
+/// for it work unchanged.
+pub struct MetricNames {
+    pub accepted: &'static str,
+    pub refused: &'static str,
+    pub sent: &'static str,
+    pub send_failed: &'static str,
+}
+
 /// A request of any of the three signals.
 pub enum AnyRequest<'a> {
     Traces(&'a mut Traces),
@@ -81,6 +91,8 @@ pub trait Signal:
     const HTTP_PATH: &'static str;
     /// What one item is called in logs and metric names.
     const ITEM_NAME: &'static str;
+    /// The Collector's names of the metrics that count these items.
+    const METRIC_NAMES: MetricNames;
 
     fn resources(&self) -> &[Self::Resource];
     fn resources_mut(&mut self) -> &mut Vec<Self::Resource>;
@@ -152,6 +164,12 @@ impl Signal for Traces {
     const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
     const HTTP_PATH: &'static str = "/v1/traces";
     const ITEM_NAME: &'static str = "spans";
+    const METRIC_NAMES: MetricNames = MetricNames {
+        accepted: "otelcol_receiver_accepted_spans",
+        refused: "otelcol_receiver_refused_spans",
+        sent: "otelcol_exporter_sent_spans",
+        send_failed: "otelcol_exporter_send_failed_spans",
+    };
 
     shape!(
         Traces,
@@ -184,6 +202,12 @@ impl Signal for Metrics {
     const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
     const HTTP_PATH: &'static str = "/v1/metrics";
     const ITEM_NAME: &'static str = "metric_points";
+    const METRIC_NAMES: MetricNames = MetricNames {
+        accepted: "otelcol_receiver_accepted_metric_points",
+        refused: "otelcol_receiver_refused_metric_points",
+        sent: "otelcol_exporter_sent_metric_points",
+        send_failed: "otelcol_exporter_send_failed_metric_points",
+    };
 
     shape!(
         Metrics,
@@ -223,6 +247,12 @@ impl Signal for Logs {
     const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
     const HTTP_PATH: &'static str = "/v1/logs";
     const ITEM_NAME: &'static str = "log_records";
+    const METRIC_NAMES: MetricNames = MetricNames {
+        accepted: "otelcol_receiver_accepted_log_records",
+        refused: "otelcol_receiver_refused_log_records",
+        sent: "otelcol_exporter_sent_log_records",
+        send_failed: "otelcol_exporter_send_failed_log_records",
+    };
 
     shape!(
         Logs,

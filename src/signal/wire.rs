@@ -10,6 +10,7 @@
 //! fields and groups skipped, and the same recursion limit. A property test
 //! holds the two to agreement on mutated requests.
 
+use super::fields::*;
 use crate::signal::SignalKind;
 use prost::encoding::{decode_key, decode_varint, WireType};
 
@@ -49,22 +50,44 @@ const fn schema(fields: &[(usize, Kind)]) -> Schema {
     Schema(table)
 }
 
+/// A resource level: the resource, the next levels, a schema URL.
+const fn resource_level_schema(resource: &'static Schema, scopes: &'static Schema) -> Schema {
+    schema(&[
+        (resource_level::RESOURCE as usize, Message(resource)),
+        (resource_level::SCOPES as usize, Message(scopes)),
+        (resource_level::SCHEMA_URL as usize, Str),
+    ])
+}
+
+/// A scope level: the scope, its items, a schema URL.
+const fn scope_level_schema(items: Kind) -> Schema {
+    schema(&[
+        (scope_level::SCOPE as usize, Message(&SCOPE)),
+        (scope_level::ITEMS as usize, items),
+        (scope_level::SCHEMA_URL as usize, Str),
+    ])
+}
+
 use Kind::*;
 
 // Nesting as prost's generated types have it (opentelemetry-proto 1.x).
 static ANY_VALUE: Schema = schema(&[
-    (1, Str),
+    (any_value::STRING as usize, Str),
     (2, Varint),
     (3, Varint),
     (4, Fixed64),
-    (5, Message(&ARRAY_VALUE)),
-    (6, Message(&KEY_VALUE_LIST)),
+    (any_value::ARRAY as usize, Message(&ARRAY_VALUE)),
+    (any_value::KEY_VALUE_LIST as usize, Message(&KEY_VALUE_LIST)),
     (7, Bytes),
     (8, Varint),
 ]);
 static ARRAY_VALUE: Schema = schema(&[(1, Message(&ANY_VALUE))]);
 static KEY_VALUE_LIST: Schema = schema(&[(1, Message(&KEY_VALUE))]);
-static KEY_VALUE: Schema = schema(&[(1, Str), (2, Message(&ANY_VALUE)), (3, Varint)]);
+static KEY_VALUE: Schema = schema(&[
+    (key_value::KEY as usize, Str),
+    (key_value::VALUE as usize, Message(&ANY_VALUE)),
+    (3, Varint),
+]);
 static SCOPE: Schema = schema(&[(1, Str), (2, Str), (3, Message(&KEY_VALUE)), (4, Varint)]);
 static ENTITY_REF: Schema = schema(&[(1, Str), (2, Str), (3, Str), (4, Str)]);
 static RESOURCE: Schema = schema(&[
@@ -73,81 +96,75 @@ static RESOURCE: Schema = schema(&[
     (3, Message(&ENTITY_REF)),
 ]);
 
-static TRACES: Schema = schema(&[(1, Message(&RESOURCE_SPANS))]);
-static RESOURCE_SPANS: Schema = schema(&[
-    (1, Message(&RESOURCE)),
-    (2, Message(&SCOPE_SPANS)),
-    (3, Str),
-]);
-static SCOPE_SPANS: Schema = schema(&[(1, Message(&SCOPE)), (2, Item(&SPAN)), (3, Str)]);
+static TRACES: Schema = schema(&[(REQUEST_RESOURCES as usize, Message(&RESOURCE_SPANS))]);
+static RESOURCE_SPANS: Schema = resource_level_schema(&RESOURCE, &SCOPE_SPANS);
+static SCOPE_SPANS: Schema = scope_level_schema(Item(&SPAN));
 static SPAN: Schema = schema(&[
     (1, Bytes),
     (2, Bytes),
     (3, Str),
     (4, Bytes),
-    (5, Str),
+    (span::NAME as usize, Str),
     (6, Varint),
     (7, Fixed64),
     (8, Fixed64),
-    (9, Message(&KEY_VALUE)),
+    (span::ATTRIBUTES as usize, Message(&KEY_VALUE)),
     (10, Varint),
-    (11, Message(&EVENT)),
+    (span::EVENTS as usize, Message(&EVENT)),
     (12, Varint),
-    (13, Message(&LINK)),
+    (span::LINKS as usize, Message(&LINK)),
     (14, Varint),
-    (15, Message(&STATUS)),
+    (span::STATUS as usize, Message(&STATUS)),
     (16, Fixed32),
 ]);
 static EVENT: Schema = schema(&[
     (1, Fixed64),
-    (2, Str),
-    (3, Message(&KEY_VALUE)),
+    (span_event::NAME as usize, Str),
+    (span_event::ATTRIBUTES as usize, Message(&KEY_VALUE)),
     (4, Varint),
 ]);
 static LINK: Schema = schema(&[
     (1, Bytes),
     (2, Bytes),
     (3, Str),
-    (4, Message(&KEY_VALUE)),
+    (span_link::ATTRIBUTES as usize, Message(&KEY_VALUE)),
     (5, Varint),
     (6, Fixed32),
 ]);
-static STATUS: Schema = schema(&[(2, Str), (3, Varint)]);
+static STATUS: Schema = schema(&[(status::MESSAGE as usize, Str), (3, Varint)]);
 
-static LOGS: Schema = schema(&[(1, Message(&RESOURCE_LOGS))]);
-static RESOURCE_LOGS: Schema =
-    schema(&[(1, Message(&RESOURCE)), (2, Message(&SCOPE_LOGS)), (3, Str)]);
-static SCOPE_LOGS: Schema = schema(&[(1, Message(&SCOPE)), (2, Item(&LOG_RECORD)), (3, Str)]);
+static LOGS: Schema = schema(&[(REQUEST_RESOURCES as usize, Message(&RESOURCE_LOGS))]);
+static RESOURCE_LOGS: Schema = resource_level_schema(&RESOURCE, &SCOPE_LOGS);
+static SCOPE_LOGS: Schema = scope_level_schema(Item(&LOG_RECORD));
 static LOG_RECORD: Schema = schema(&[
     (1, Fixed64),
     (2, Varint),
     (3, Str),
-    (5, Message(&ANY_VALUE)),
-    (6, Message(&KEY_VALUE)),
+    (log_record::BODY as usize, Message(&ANY_VALUE)),
+    (log_record::ATTRIBUTES as usize, Message(&KEY_VALUE)),
     (7, Varint),
     (8, Fixed32),
     (9, Bytes),
     (10, Bytes),
     (11, Fixed64),
-    (12, Str),
+    (log_record::EVENT_NAME as usize, Str),
 ]);
 
-static METRICS: Schema = schema(&[(1, Message(&RESOURCE_METRICS))]);
-static RESOURCE_METRICS: Schema = schema(&[
-    (1, Message(&RESOURCE)),
-    (2, Message(&SCOPE_METRICS)),
-    (3, Str),
-]);
-static SCOPE_METRICS: Schema = schema(&[(1, Message(&SCOPE)), (2, Message(&METRIC)), (3, Str)]);
+static METRICS: Schema = schema(&[(REQUEST_RESOURCES as usize, Message(&RESOURCE_METRICS))]);
+static RESOURCE_METRICS: Schema = resource_level_schema(&RESOURCE, &SCOPE_METRICS);
+static SCOPE_METRICS: Schema = scope_level_schema(Message(&METRIC));
 static METRIC: Schema = schema(&[
     (1, Str),
     (2, Str),
     (3, Str),
-    (5, Message(&GAUGE)),
-    (7, Message(&SUM)),
-    (9, Message(&HISTOGRAM)),
-    (10, Message(&EXPONENTIAL_HISTOGRAM)),
-    (11, Message(&SUMMARY)),
+    (metric::GAUGE as usize, Message(&GAUGE)),
+    (metric::SUM as usize, Message(&SUM)),
+    (metric::HISTOGRAM as usize, Message(&HISTOGRAM)),
+    (
+        metric::EXPONENTIAL_HISTOGRAM as usize,
+        Message(&EXPONENTIAL_HISTOGRAM),
+    ),
+    (metric::SUMMARY as usize, Message(&SUMMARY)),
     (12, Message(&KEY_VALUE)),
 ]);
 static GAUGE: Schema = schema(&[(1, Item(&NUMBER_POINT))]);
