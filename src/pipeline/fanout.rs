@@ -10,6 +10,17 @@ use crate::signal::Signal;
 use bytes::Bytes;
 use std::sync::Arc;
 
+/// Why a request is not well-formed OTLP.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformed {
+    #[error(transparent)]
+    Wire(#[from] wire::WireError),
+    #[error(transparent)]
+    Protobuf(#[from] prost::DecodeError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// One exporter's queue, as a pipeline sees it.
 pub struct QueueHandle<S> {
     pub queue: Arc<Queue<S>>,
@@ -96,10 +107,10 @@ impl<S: Signal> Fanout<S> {
     /// costs a fraction of a decode and allocates nothing, unless some
     /// pipeline runs processors that need it decoded. Fields outside the
     /// schema are dropped by decoding, never carried past processors.
-    pub fn validate(&self, encoded: Bytes) -> Result<Valid<S>, String> {
+    pub fn validate(&self, encoded: Bytes) -> Result<Valid<S>, Malformed> {
         let processing = || self.pipelines.iter().filter(|p| !p.processors.is_empty());
         if processing().all(|p| p.wire.is_some()) {
-            let checked = wire::check(S::KIND, &encoded).map_err(|e| e.to_string())?;
+            let checked = wire::check(S::KIND, &encoded)?;
             if !checked.unknown_fields || processing().next().is_none() {
                 return Ok(Valid {
                     encoded,
@@ -108,7 +119,7 @@ impl<S: Signal> Fanout<S> {
                 });
             }
         }
-        let request = S::decode(encoded.clone()).map_err(|e| e.to_string())?;
+        let request = S::decode(encoded.clone())?;
         Ok(Valid::decoded(request, encoded))
     }
 

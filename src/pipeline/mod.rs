@@ -5,4 +5,4 @@
 mod fanout;
 pub mod memory_limiter;
 
-pub use fanout::{Fanout, Pipeline, QueueHandle, Valid};
+pub use fanout::{Fanout, Malformed, Pipeline, QueueHandle, Valid};

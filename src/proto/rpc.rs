@@ -42,21 +42,27 @@ pub struct ProtoDuration {
 
 const RETRY_INFO_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
-/// Encodes a `google.rpc.Status` whose details hold a RetryInfo with `delay`.
-pub fn status_with_retry_info(code: i32, message: &str, delay: Duration) -> Vec<u8> {
+/// An encoded `google.rpc.RetryInfo` with `delay`.
+pub fn retry_info(delay: Duration) -> Vec<u8> {
     use prost::Message;
-    let info = RetryInfo {
+    RetryInfo {
         retry_delay: Some(ProtoDuration {
             seconds: delay.as_secs() as i64,
             nanos: delay.subsec_nanos() as i32,
         }),
-    };
+    }
+    .encode_to_vec()
+}
+
+/// Encodes a `google.rpc.Status` whose details hold a RetryInfo with `delay`.
+pub fn status_with_retry_info(code: i32, message: &str, delay: Duration) -> Vec<u8> {
+    use prost::Message;
     Status {
         code,
         message: message.to_owned(),
         details: vec![Any {
             type_url: RETRY_INFO_URL.to_owned(),
-            value: info.encode_to_vec(),
+            value: retry_info(delay),
         }],
     }
     .encode_to_vec()

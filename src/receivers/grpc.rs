@@ -1,11 +1,9 @@
 //! OTLP/gRPC: `TraceService`, `MetricsService` and `LogsService` `Export`.
 
 use super::auth::BearerToken;
-use super::RETRY_DELAY;
+use super::refusal::Refusal;
 use crate::pipeline::Fanout;
 use crate::proto::codec::ServerCodec;
-use crate::proto::rpc;
-use crate::queue::PushError;
 use crate::signal::Signal;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -124,24 +122,29 @@ impl<S> Clone for Receive<S> {
 impl<S: Signal> ExportHandler<S> for Receive<S> {
     fn admit(&self) -> Result<(), Status> {
         if self.0.is_empty() {
-            let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
-            return Err(Status::unimplemented(message));
+            return Err(Refusal::NoPipeline(S::KIND.as_str()).into_grpc());
         }
-        self.0.admit().map_err(refusal)
+        self.0.admit().map_err(|e| Refusal::Busy(e).into_grpc())
     }
 
     async fn export(&self, request: tonic::Request<Bytes>) -> Result<S::Response, Status> {
         if let Some(token) = &self.1 {
             if !token.accepts(&request.metadata().clone().into_headers()) {
-                return Err(Status::unauthenticated("a valid bearer token is required"));
+                return Err(Refusal::Unauthenticated.into_grpc());
             }
         }
         // The bytes as received travel on unless a processor changes them.
-        let valid = self.0.validate(request.into_inner()).map_err(|e| {
-            let signal = S::KIND.as_str();
-            Status::invalid_argument(format!("malformed OTLP {signal} request: {e}"))
+        let valid = self.0.validate(request.into_inner()).map_err(|source| {
+            Refusal::Malformed {
+                signal: S::KIND.as_str(),
+                source,
+            }
+            .into_grpc()
         })?;
-        self.0.consume(valid).await.map_err(refusal)?;
+        self.0
+            .consume(valid)
+            .await
+            .map_err(|e| Refusal::Busy(e).into_grpc())?;
         Ok(S::Response::default())
     }
 }
@@ -159,11 +162,4 @@ fn too_large_is_resource_exhausted(response: &mut http::Response<Body>) {
             .headers_mut()
             .insert("grpc-status", HeaderValue::from_str(&code).expect("digits"));
     }
-}
-
-/// A retryable refusal: UNAVAILABLE with RetryInfo, as OTLP asks.
-pub fn refusal(error: PushError) -> Status {
-    let message = error.to_string();
-    let details = rpc::status_with_retry_info(Code::Unavailable as i32, &message, RETRY_DELAY);
-    Status::with_details(Code::Unavailable, message, details.into())
 }

@@ -2,11 +2,10 @@
 //! JSON bodies, gzip or zstd encoded, answered in the request's content type.
 
 use super::auth::BearerToken;
-use super::RETRY_DELAY;
-use crate::compression::{decompress, DecompressError, Encoding};
-use crate::pipeline::{Fanout, Valid};
+use super::refusal::Refusal;
+use crate::compression::{decompress, Encoding};
+use crate::pipeline::{Fanout, Malformed, Valid};
 use crate::proto::rpc;
-use crate::queue::PushError;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use axum::body::Body;
 use axum::extract::State;
@@ -62,23 +61,83 @@ fn plain(status: StatusCode, message: &str) -> Response {
     (status, message.to_owned()).into_response()
 }
 
-/// An error answer: a `google.rpc.Status` in the request's format.
-fn status(format: Format, status: StatusCode, code: tonic::Code, message: &str) -> Response {
+/// An error answer: a `google.rpc.Status` in the request's format, with
+/// `Retry-After` when the client should retry.
+fn refuse(format: Format, refusal: Refusal) -> Response {
     let rpc_status = rpc::Status {
-        code: code as i32,
-        message: message.to_owned(),
+        code: refusal.grpc_code() as i32,
+        message: refusal.to_string(),
         details: vec![],
     };
     let (content_type, body) = match format {
         Format::Protobuf => ("application/x-protobuf", rpc_status.encode_to_vec()),
         Format::Json => (
             "application/json",
-            serde_json::json!({ "code": rpc_status.code, "message": message })
+            serde_json::json!({ "code": rpc_status.code, "message": rpc_status.message })
                 .to_string()
                 .into_bytes(),
         ),
     };
-    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+    let mut response = (
+        refusal.http_status(),
+        [(header::CONTENT_TYPE, content_type)],
+        body,
+    )
+        .into_response();
+    if let Some(delay) = refusal.retry_after() {
+        let seconds = delay.as_secs().max(1).to_string();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&seconds).expect("digits"),
+        );
+    }
+    response
+}
+
+/// Reads, inflates and validates the body; `Err` is the answer to give.
+async fn read<S: Signal>(
+    route: &Route<S>,
+    format: Format,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Valid<S>, Refusal> {
+    if route.token.as_ref().is_some_and(|t| !t.accepts(headers)) {
+        return Err(Refusal::Unauthenticated);
+    }
+    if route.fanout.is_empty() {
+        return Err(Refusal::NoPipeline(S::KIND.as_str()));
+    }
+    route.fanout.admit()?;
+    let encoding_header = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let encoding = Encoding::from_header(encoding_header).ok_or(Refusal::UnsupportedEncoding)?;
+    let raw = match Limited::new(body, route.limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(Refusal::TooLarge { limit: route.limit })
+        }
+        Err(e) => return Err(Refusal::Body(e.to_string())),
+    };
+    let data = match encoding {
+        Encoding::Identity => raw,
+        _ => decompress(&raw, encoding, route.limit)?.into(),
+    };
+    // Protobuf travels on as received (unless a processor changes it);
+    // JSON is encoded once, here.
+    let valid = match format {
+        Format::Protobuf => route.fanout.validate(data),
+        Format::Json => serde_json::from_slice::<S>(&data)
+            .map(|r| {
+                let encoded = r.encode_to_vec().into();
+                Valid::decoded(r, encoded)
+            })
+            .map_err(Malformed::from),
+    };
+    valid.map_err(|source| Refusal::Malformed {
+        signal: S::KIND.as_str(),
+        source,
+    })
 }
 
 async fn export<S: Signal>(
@@ -101,100 +160,13 @@ async fn export<S: Signal>(
             )
         }
     };
-    if route.token.as_ref().is_some_and(|t| !t.accepts(&headers)) {
-        return status(
-            format,
-            StatusCode::UNAUTHORIZED,
-            tonic::Code::Unauthenticated,
-            "a valid bearer token is required",
-        );
-    }
-    if route.fanout.is_empty() {
-        let message = format!("no pipeline takes {} from this receiver", S::KIND.as_str());
-        return status(
-            format,
-            StatusCode::NOT_FOUND,
-            tonic::Code::Unimplemented,
-            &message,
-        );
-    }
-    if let Err(e) = route.fanout.admit() {
-        return refusal(format, e);
-    }
-    let encoding_header = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let Some(encoding) = Encoding::from_header(encoding_header) else {
-        return status(
-            format,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            tonic::Code::InvalidArgument,
-            "Content-Encoding must be gzip, zstd or identity",
-        );
-    };
-    let too_large = |limit: usize| {
-        let message = format!("the request body is larger than the limit of {limit} bytes");
-        status(
-            format,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            tonic::Code::ResourceExhausted,
-            &message,
-        )
-    };
-    let raw = match Limited::new(body, route.limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(route.limit),
-        Err(e) => {
-            let message = format!("reading the request body: {e}");
-            return status(
-                format,
-                StatusCode::BAD_REQUEST,
-                tonic::Code::InvalidArgument,
-                &message,
-            );
-        }
-    };
-    let data = match encoding {
-        Encoding::Identity => raw,
-        _ => match decompress(&raw, encoding, route.limit) {
-            Ok(data) => data.into(),
-            Err(DecompressError::TooLarge { limit }) => return too_large(limit),
-            Err(e) => {
-                return status(
-                    format,
-                    StatusCode::BAD_REQUEST,
-                    tonic::Code::InvalidArgument,
-                    &e.to_string(),
-                )
-            }
-        },
-    };
-    // Protobuf travels on as received (unless a processor changes it);
-    // JSON is encoded once, here.
-    let valid = match format {
-        Format::Protobuf => route.fanout.validate(data),
-        Format::Json => serde_json::from_slice::<S>(&data)
-            .map(|r| {
-                let encoded = r.encode_to_vec().into();
-                Valid::decoded(r, encoded)
-            })
-            .map_err(|e| e.to_string()),
-    };
-    let valid = match valid {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            let message = format!("malformed OTLP {} request: {e}", S::KIND.as_str());
-            return status(
-                format,
-                StatusCode::BAD_REQUEST,
-                tonic::Code::InvalidArgument,
-                &message,
-            );
-        }
+    let valid = match read(&route, format, &headers, body).await {
+        Ok(valid) => valid,
+        Err(refusal) => return refuse(format, refusal),
     };
     match route.fanout.consume(valid).await {
         Ok(()) => success::<S>(format),
-        Err(e) => refusal(format, e),
+        Err(e) => refuse(format, Refusal::Busy(e)),
     }
 }
 
@@ -214,19 +186,4 @@ fn success<S: Signal>(format: Format) -> Response {
         )
             .into_response(),
     }
-}
-
-/// A retryable refusal: 503 with Retry-After, as OTLP/HTTP asks.
-fn refusal(format: Format, error: PushError) -> Response {
-    let mut response = status(
-        format,
-        StatusCode::SERVICE_UNAVAILABLE,
-        tonic::Code::Unavailable,
-        &error.to_string(),
-    );
-    response.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from_str(&RETRY_DELAY.as_secs().max(1).to_string()).expect("digits"),
-    );
-    response
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod grpc;
 pub mod http;
 pub mod otlp;
+pub mod refusal;
 pub mod tls;
 
 use crate::pipeline::Fanout;
