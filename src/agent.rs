@@ -5,7 +5,7 @@
 use crate::admin::{self, server::AdminState};
 use crate::components::Config;
 use crate::config::ComponentId;
-use crate::exporters::delivery::{Exporter, IntoSenders, SenderSetup};
+use crate::exporters::delivery::{Exporter, IntoSenders, SenderSetup, SpawnError};
 use crate::exporters::sender::{DropReason, SenderMetrics};
 use crate::metrics::Registry;
 use crate::pipeline::memory_limiter::MemoryLimiter;
@@ -15,7 +15,7 @@ use crate::processors::span_metrics::SpanMetrics;
 use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::{DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
-use crate::receivers::FanoutSet;
+use crate::receivers::{BindError, FanoutSet};
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,15 +28,30 @@ use tokio::task::JoinHandle;
 /// in use, a disk queue directory that cannot be written).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("receiver {receiver}: {message}")]
-    Receiver { receiver: String, message: String },
+    #[error("receiver {receiver}: {source}")]
+    Receiver {
+        receiver: String,
+        #[source]
+        source: BindError,
+    },
     #[error("admin endpoint: cannot listen on {endpoint}: {source}")]
     Admin {
         endpoint: String,
         source: std::io::Error,
     },
-    #[error("exporter {exporter}: {message}")]
-    Exporter { exporter: String, message: String },
+    #[error("exporter {exporter}: {source}")]
+    Exporter {
+        exporter: String,
+        #[source]
+        source: SpawnError,
+    },
+    #[error("exporter {exporter}: cannot open the disk queue in {}: {source}", dir.display())]
+    DiskQueue {
+        exporter: String,
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A running agent.
@@ -132,12 +147,13 @@ impl Agent {
                     fanout(&logs, id, &limiter, &metrics, transport),
                 )
             };
-            let started = receiver.start(&name, &feeds, &stop_rx).map_err(|message| {
-                StartError::Receiver {
-                    receiver: name.clone(),
-                    message,
-                }
-            })?;
+            let started =
+                receiver
+                    .start(&name, &feeds, &stop_rx)
+                    .map_err(|source| StartError::Receiver {
+                        receiver: name.clone(),
+                        source,
+                    })?;
             agent.listening.extend(started.listening);
             agent.receivers.extend(started.tasks);
         }
@@ -318,13 +334,12 @@ impl Agent {
             registry: &self.metrics,
             ledgers: &self.admin_ready.ledgers,
         };
-        let handles =
-            exporter
-                .spawn(S::senders(setup))
-                .map_err(|message| StartError::Exporter {
-                    exporter: name.clone(),
-                    message,
-                })?;
+        let handles = exporter
+            .spawn(S::senders(setup))
+            .map_err(|source| StartError::Exporter {
+                exporter: name.clone(),
+                source,
+            })?;
         self.senders.extend(handles);
         let closing = Arc::clone(&queue);
         self.closers.push(Box::new(move || closing.close()));
@@ -388,9 +403,10 @@ impl Agent {
                     max_age: (!q.max_age.0.is_zero()).then_some(q.max_age.0),
                 };
                 let queue =
-                    DiskQueue::open(options, counters).map_err(|e| StartError::Exporter {
+                    DiskQueue::open(options, counters).map_err(|source| StartError::DiskQueue {
                         exporter: exporter.to_owned(),
-                        message: format!("cannot open the disk queue in {}: {e}", dir.display()),
+                        dir: dir.clone(),
+                        source,
                     })?;
                 let (entries, bytes, _) = queue.usage();
                 if entries > 0 {

@@ -47,18 +47,50 @@ enum Secret {
     File(PathBuf),
 }
 
-fn sensitive(text: &str) -> Result<HeaderValue, String> {
-    let mut value = HeaderValue::from_str(text.trim())
-        .map_err(|_| "the credential is not a valid header value".to_owned())?;
+/// Why credentials could not be had. Never holds a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the credential is not a valid header value")]
+    InvalidValue,
+    #[error("`{0}` is not a valid header name")]
+    InvalidHeader(String),
+    #[error("{what} {}: {source}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("oauth2.token_url `{0}` is not a URL")]
+    TokenUrl(String),
+    #[error("oauth2 needs client_secret or client_secret_file")]
+    NoSecret,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("the OAuth2 token endpoint did not answer in 30 s")]
+    Timeout,
+    #[error("OAuth2 token request: {0}")]
+    Request(#[source] hyper_util::client::legacy::Error),
+    #[error("OAuth2 token response: {0}")]
+    Response(String),
+    /// The body may echo what was sent: only the status is kept.
+    #[error("the OAuth2 token endpoint answered {0}")]
+    Status(http::StatusCode),
+    #[error("the OAuth2 token response is not valid JSON")]
+    Json(#[source] serde_json::Error),
+}
+
+fn sensitive(text: &str) -> Result<HeaderValue, AuthError> {
+    let mut value = HeaderValue::from_str(text.trim()).map_err(|_| AuthError::InvalidValue)?;
     value.set_sensitive(true);
     Ok(value)
 }
 
 impl Auth {
     /// The credentials an `ignis` exporter config asks for, if any.
-    pub fn from_config(config: &IgnisExporterConfig) -> Result<Option<Auth>, String> {
+    pub fn from_config(config: &IgnisExporterConfig) -> Result<Option<Auth>, AuthError> {
         let header = HeaderName::try_from(config.api_key_header.as_str())
-            .map_err(|_| format!("`{}` is not a valid header name", config.api_key_header))?;
+            .map_err(|_| AuthError::InvalidHeader(config.api_key_header.clone()))?;
         let bearer = header == header::AUTHORIZATION;
         if let Some(key) = &config.api_key {
             let text = if bearer {
@@ -86,7 +118,7 @@ impl Auth {
     }
 
     /// The header to send with the next request.
-    pub async fn header(&self) -> Result<(HeaderName, HeaderValue), String> {
+    pub async fn header(&self) -> Result<(HeaderName, HeaderValue), AuthError> {
         match self {
             Auth::Static { header, value } => Ok((header.clone(), value.clone())),
             Auth::File {
@@ -95,17 +127,21 @@ impl Auth {
                 path,
                 cached,
             } => {
+                let file_error = |source| AuthError::File {
+                    what: "api_key_file",
+                    path: path.clone(),
+                    source,
+                };
                 let modified = std::fs::metadata(path)
                     .and_then(|m| m.modified())
-                    .map_err(|e| format!("api_key_file {}: {e}", path.display()))?;
+                    .map_err(file_error)?;
                 let mut cached = cached.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some((at, value)) = cached.as_ref() {
                     if *at == modified {
                         return Ok((header.clone(), value.clone()));
                     }
                 }
-                let key = std::fs::read_to_string(path)
-                    .map_err(|e| format!("api_key_file {}: {e}", path.display()))?;
+                let key = std::fs::read_to_string(path).map_err(file_error)?;
                 let text = if *bearer {
                     format!("Bearer {}", key.trim())
                 } else {
@@ -140,18 +176,17 @@ impl Auth {
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
 impl OAuth2 {
-    fn new(config: &OAuth2Config) -> Result<Self, String> {
+    fn new(config: &OAuth2Config) -> Result<Self, AuthError> {
         let token_url: Uri = config
             .token_url
             .parse()
-            .map_err(|_| format!("oauth2.token_url `{}` is not a URL", config.token_url))?;
+            .map_err(|_| AuthError::TokenUrl(config.token_url.clone()))?;
         let secret = match (&config.client_secret, &config.client_secret_file) {
             (Some(s), _) => Secret::Value(s.clone()),
             (None, Some(path)) => Secret::File(path.clone()),
-            (None, None) => return Err("oauth2 needs client_secret or client_secret_file".into()),
+            (None, None) => return Err(AuthError::NoSecret),
         };
-        let connector =
-            tls::connector(&TlsClientConfig::default(), false).map_err(|e| e.to_string())?;
+        let connector = tls::connector(&TlsClientConfig::default(), false)?;
         Ok(OAuth2 {
             token_url,
             client_id: config.client_id.clone(),
@@ -162,7 +197,7 @@ impl OAuth2 {
         })
     }
 
-    async fn token(&self) -> Result<HeaderValue, String> {
+    async fn token(&self) -> Result<HeaderValue, AuthError> {
         let mut cached = self.cached.lock().await;
         if let Some((value, refresh_at)) = cached.as_ref() {
             if Instant::now() < *refresh_at {
@@ -171,18 +206,22 @@ impl OAuth2 {
         }
         let (token, lifetime) = tokio::time::timeout(Duration::from_secs(30), self.fetch())
             .await
-            .map_err(|_| "the OAuth2 token endpoint did not answer in 30 s".to_owned())??;
+            .map_err(|_| AuthError::Timeout)??;
         let value = sensitive(&format!("Bearer {token}"))?;
         let margin = REFRESH_MARGIN.min(lifetime / 10);
         *cached = Some((value.clone(), Instant::now() + lifetime - margin));
         Ok(value)
     }
 
-    async fn fetch(&self) -> Result<(String, Duration), String> {
+    async fn fetch(&self) -> Result<(String, Duration), AuthError> {
         let secret = match &self.secret {
             Secret::Value(s) => s.clone(),
             Secret::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("oauth2.client_secret_file {}: {e}", path.display()))?
+                .map_err(|source| AuthError::File {
+                    what: "oauth2.client_secret_file",
+                    path: path.clone(),
+                    source,
+                })?
                 .trim()
                 .to_owned(),
         };
@@ -197,7 +236,7 @@ impl OAuth2 {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "application/json")
             .body(Full::new(Bytes::from(form)))
-            .map_err(|e| e.to_string())?;
+            .expect("a valid URI and static headers");
         request
             .headers_mut()
             .insert(header::AUTHORIZATION, sensitive(&format!("Basic {basic}"))?);
@@ -205,24 +244,23 @@ impl OAuth2 {
             .client
             .request(request)
             .await
-            .map_err(|e| format!("OAuth2 token request: {e}"))?;
+            .map_err(AuthError::Request)?;
         let status = response.status();
         let body = Limited::new(response.into_body(), 64 << 10)
             .collect()
             .await
-            .map_err(|e| format!("OAuth2 token response: {e}"))?
+            .map_err(|e| AuthError::Response(e.to_string()))?
             .to_bytes();
         if !status.is_success() {
             // The body may echo what was sent; say only the status.
-            return Err(format!("the OAuth2 token endpoint answered {status}"));
+            return Err(AuthError::Status(status));
         }
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             access_token: String,
             expires_in: Option<u64>,
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|_| "the OAuth2 token response is not valid JSON".to_owned())?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(AuthError::Json)?;
         Ok((
             parsed.access_token,
             Duration::from_secs(parsed.expires_in.unwrap_or(3600).max(1)),

@@ -1,7 +1,7 @@
 //! `debug`: a log line per batch (signal and counts); `verbosity: detailed`
 //! adds the batch itself as OTLP/JSON.
 
-use super::delivery::{DeliveryConfig, Exporter, Senders};
+use super::delivery::{DeliveryConfig, Exporter, Senders, SpawnError};
 use super::{Batch, Outcome, Transport};
 use crate::config::component::{settings, Context};
 use crate::config::de::DeError;
@@ -95,7 +95,7 @@ impl Exporter for DebugExporter {
         self
     }
 
-    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String> {
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, SpawnError> {
         let transport = DebugTransport {
             name: senders.name().to_owned(),
             verbosity: self.verbosity,

@@ -3,6 +3,8 @@
 //! setup its senders start from.
 
 use super::batch::BatchConfig;
+use super::grpc::GrpcSetupError;
+use super::http::HttpSetupError;
 use super::ledger::{Ledger, Ledgers};
 use super::retry::RetryConfig;
 use super::sender::{Sender, SenderMetrics};
@@ -76,13 +78,22 @@ impl DeliveryConfig {
     }
 }
 
+/// Why an exporter's senders did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Grpc(#[from] GrpcSetupError),
+    #[error(transparent)]
+    Http(#[from] HttpSetupError),
+}
+
 /// A built exporter, as its registry entry returns it.
 pub trait Exporter: Send + Sync + 'static {
     /// Queue, retry and batch settings, with this kind's defaults applied.
     fn delivery(&self) -> &DeliveryConfig;
 
     /// Starts the senders that drain one signal's queue.
-    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String>;
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, SpawnError>;
 
     /// The concrete exporter, for code that inspects its settings.
     fn as_any(&self) -> &dyn std::any::Any;

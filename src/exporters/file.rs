@@ -1,6 +1,6 @@
 //! `file`: one OTLP/JSON request per line, rotated by size, for local use.
 
-use super::delivery::{DeliveryConfig, Exporter, Senders};
+use super::delivery::{DeliveryConfig, Exporter, Senders, SpawnError};
 use super::{Batch, Outcome, Transport};
 use crate::config::component::{required, Context};
 use crate::config::de::DeError;
@@ -190,7 +190,7 @@ impl Exporter for FileExporter {
         self
     }
 
-    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String> {
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, SpawnError> {
         Ok(senders.spawn(FileTransport::new(&self.config), None))
     }
 }

@@ -118,10 +118,10 @@ impl GrpcTransport {
                         .map_err(|_| Status::unauthenticated("invalid credential"))?;
                     request.metadata_mut().insert(key, value);
                 }
-                Err(reason) => {
+                Err(e) => {
                     return Ok(Outcome::Retry {
                         after: None,
-                        reason,
+                        reason: e.to_string(),
                     })
                 }
             }

@@ -152,9 +152,9 @@ impl HttpTransport {
             .expect("valid request parts");
         *request.headers_mut() = self.headers.clone();
         if let Some(auth) = &self.auth {
-            let (name, value) = auth.header().await.map_err(|reason| Outcome::Retry {
+            let (name, value) = auth.header().await.map_err(|e| Outcome::Retry {
                 after: None,
-                reason,
+                reason: e.to_string(),
             })?;
             request.headers_mut().insert(name, value);
         }

@@ -4,7 +4,7 @@
 
 use super::auth::Auth;
 use super::batch::BatchConfig;
-use super::delivery::{DeliveryConfig, Exporter, Senders};
+use super::delivery::{DeliveryConfig, Exporter, Senders, SpawnError};
 use super::grpc::GrpcTransport;
 use super::http::HttpTransport;
 use super::ledger::Ledger;
@@ -202,7 +202,7 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Exporter>, DeEr
         .and_then(|()| delivery.check())
         .map_err(|e| e.locate(node))?;
     let auth = Auth::from_config(&config)
-        .map_err(|message| Invalid::new(message).locate(node))?
+        .map_err(|e| Invalid::new(e.to_string()).locate(node))?
         .map(Arc::new);
     Ok(Arc::new(Ignis {
         otlp: config.otlp(),
@@ -228,7 +228,7 @@ impl Exporter for Ignis {
         self
     }
 
-    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String> {
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, SpawnError> {
         let name = senders.name().to_owned();
         let (registry, ledgers) = senders.registry();
         let ledger = Arc::new(Ledger::new(self.config.ledger_size, registry, &name));
@@ -239,12 +239,12 @@ impl Exporter for Ignis {
         let auth = self.auth.clone();
         Ok(match self.config.protocol {
             IgnisProtocol::Grpc => {
-                let mut transport = GrpcTransport::new(&self.otlp).map_err(|e| e.to_string())?;
+                let mut transport = GrpcTransport::new(&self.otlp)?;
                 transport.auth = auth;
                 senders.spawn(transport, Some(ledger))
             }
             IgnisProtocol::Http => {
-                let mut transport = HttpTransport::new(&self.otlp).map_err(|e| e.to_string())?;
+                let mut transport = HttpTransport::new(&self.otlp)?;
                 transport.auth = auth;
                 senders.spawn(transport, Some(ledger))
             }

@@ -3,7 +3,7 @@
 //! `grpc.rs` and `http.rs`.
 
 use super::batch::BatchConfig;
-use super::delivery::{DeliveryConfig, Exporter, Senders};
+use super::delivery::{DeliveryConfig, Exporter, Senders, SpawnError};
 use super::grpc::GrpcTransport;
 use super::http::HttpTransport;
 use super::retry::RetryConfig;
@@ -191,17 +191,11 @@ impl Exporter for Otlp {
         self
     }
 
-    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, String> {
+    fn spawn(&self, senders: Senders<'_>) -> Result<Vec<JoinHandle<()>>, SpawnError> {
         Ok(if self.http {
-            senders.spawn(
-                HttpTransport::new(&self.config).map_err(|e| e.to_string())?,
-                None,
-            )
+            senders.spawn(HttpTransport::new(&self.config)?, None)
         } else {
-            senders.spawn(
-                GrpcTransport::new(&self.config).map_err(|e| e.to_string())?,
-                None,
-            )
+            senders.spawn(GrpcTransport::new(&self.config)?, None)
         })
     }
 }

@@ -45,19 +45,30 @@ pub trait Receiver: Send + Sync + 'static {
         name: &str,
         feeds: &Feeds<'_>,
         stop: &watch::Receiver<bool>,
-    ) -> Result<Started, String>;
+    ) -> Result<Started, BindError>;
 
     /// The concrete receiver, for code that inspects its settings.
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// A receiver could not listen where it was told to.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {endpoint}: {source}")]
+pub struct BindError {
+    pub endpoint: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Binds `endpoint` now, so a port in use is an error at start.
-fn bind(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
-    let listener = std::net::TcpListener::bind(endpoint)
+fn bind(endpoint: &str) -> Result<tokio::net::TcpListener, BindError> {
+    std::net::TcpListener::bind(endpoint)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .map_err(|e| format!("cannot listen on {endpoint}: {e}"))?;
-    tokio::net::TcpListener::from_std(listener)
-        .map_err(|e| format!("cannot listen on {endpoint}: {e}"))
+        .and_then(tokio::net::TcpListener::from_std)
+        .map_err(|source| BindError {
+            endpoint: endpoint.to_owned(),
+            source,
+        })
 }
 
 /// Where a listener is bound (useful with port 0).

@@ -4,7 +4,7 @@
 use super::auth::{BearerToken, ReceiverAuth};
 use super::grpc::{ExportService, Receive};
 use super::tls::{self, ServerTlsConfig};
-use super::{Feeds, Receiver, Started};
+use super::{BindError, Feeds, Receiver, Started};
 use crate::config::component::{settings, Context, Invalid};
 use crate::config::de::DeError;
 use crate::config::node::{Located, Node};
@@ -160,7 +160,7 @@ impl Receiver for Otlp {
         name: &str,
         feeds: &Feeds<'_>,
         stop: &watch::Receiver<bool>,
-    ) -> Result<Started, String> {
+    ) -> Result<Started, BindError> {
         let mut started = Started::default();
         if let Some(grpc) = &self.config.protocols.grpc {
             let listener = super::bind(&grpc.endpoint)?;

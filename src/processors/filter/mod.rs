@@ -29,7 +29,7 @@ pub struct Condition {
 }
 
 impl Condition {
-    pub fn new(c: &AttributeCondition) -> Result<Self, String> {
+    pub fn new(c: &AttributeCondition) -> Result<Self, Invalid> {
         Ok(Condition {
             key: c.key.clone(),
             value: c.value.clone(),
@@ -72,14 +72,16 @@ fn all(conditions: &[Condition], attributes: &[KeyValue]) -> bool {
     conditions.iter().all(|c| c.holds(attributes))
 }
 
-fn compile(conditions: &[AttributeCondition]) -> Result<Vec<Condition>, String> {
+fn compile(conditions: &[AttributeCondition]) -> Result<Vec<Condition>, Invalid> {
     conditions.iter().map(Condition::new).collect()
 }
 
-fn regex(pattern: &Option<String>) -> Result<Option<Regex>, String> {
+fn regex(pattern: &Option<String>) -> Result<Option<Regex>, Invalid> {
     pattern
         .as_deref()
-        .map(|p| Regex::new(p).map_err(|e| format!("filter: invalid regex `{p}`: {e}")))
+        .map(|p| {
+            Regex::new(p).map_err(|e| Invalid::new(format!("filter: invalid regex `{p}`: {e}")))
+        })
         .transpose()
 }
 
@@ -134,7 +136,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn new(config: &FilterConfig, registry: &Registry, name: &str) -> Result<Self, String> {
+    pub fn new(config: &FilterConfig, registry: &Registry, name: &str) -> Result<Self, Invalid> {
         let spans = config
             .spans
             .iter()
@@ -158,7 +160,7 @@ impl Filter {
                     resource: compile(&r.resource_attributes)?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Invalid>>()?;
         let logs = config
             .logs
             .iter()
@@ -170,7 +172,7 @@ impl Filter {
                     resource: compile(&r.resource_attributes)?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Invalid>>()?;
         let metrics = config
             .metrics
             .iter()
@@ -181,7 +183,7 @@ impl Filter {
                     resource: compile(&r.resource_attributes)?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Invalid>>()?;
         let events = config
             .span_events
             .iter()
@@ -192,7 +194,7 @@ impl Filter {
                     attributes: compile(&r.attributes)?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Invalid>>()?;
         let points = config
             .data_points
             .iter()
@@ -203,7 +205,7 @@ impl Filter {
                     attributes: compile(&r.attributes)?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, Invalid>>()?;
         let dropped_events = registry.counter(
             "ignis_processor_dropped_span_events",
             &[("processor", name), ("reason", "filtered")],
@@ -337,8 +339,8 @@ fn retain_points(
 
 pub fn read(node: &Located<Node>, context: &Context) -> Result<Arc<dyn Processor>, DeError> {
     let config: FilterConfig = settings(node)?;
-    let filter = Filter::new(&config, context.metrics, &context.name())
-        .map_err(|message| Invalid::new(message).locate(node))?;
+    let filter =
+        Filter::new(&config, context.metrics, &context.name()).map_err(|e| e.locate(node))?;
     Ok(Arc::new(filter))
 }
 
