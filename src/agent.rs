@@ -5,15 +5,16 @@
 use crate::admin::{self, server::AdminState};
 use crate::components::Config;
 use crate::config::ComponentId;
+use crate::connectors::{Connector, Derived};
 use crate::exporters::delivery::{Exporter, IntoSenders, SenderSetup, SpawnError};
 use crate::exporters::sender::{DropReason, SenderMetrics};
 use crate::metrics::Registry;
 use crate::pipeline::memory_limiter::MemoryLimiter;
 use crate::pipeline::{Fanout, Pipeline, QueueHandle, Valid};
 use crate::processors::on_wire::WireChain;
-use crate::processors::span_metrics::SpanMetrics;
 use crate::processors::Processor;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
+use crate::queue::PushError;
 use crate::queue::{DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
 use crate::receivers::{BindError, FanoutSet};
 use crate::signal::{Logs, Metrics, Signal, Traces};
@@ -64,7 +65,7 @@ pub struct Agent {
     closers: Vec<Box<dyn Fn() + Send + Sync>>,
     /// Tasks that live as long as the agent (memory sampling, syncing).
     background: Vec<JoinHandle<()>>,
-    /// Derived-metrics emitters, flushed once more at shutdown.
+    /// Connectors' emitters, flushed once more at shutdown.
     emitters: Vec<Emitter>,
     /// Run after the senders stop: persist disk queue checkpoints.
     finishers: Vec<Box<dyn Fn() + Send + Sync>>,
@@ -116,7 +117,9 @@ impl Agent {
         let traces = agent.signal_graph::<Traces>(config, &hard_stop_rx)?;
         let metrics_graph = agent.signal_graph::<Metrics>(config, &hard_stop_rx)?;
         let logs = agent.signal_graph::<Logs>(config, &hard_stop_rx)?;
-        agent.start_derived_metrics(config, &metrics_graph, &limiter);
+        let graphs = (traces, metrics_graph, logs);
+        agent.start_connectors(config, &graphs, &limiter);
+        let (traces, metrics_graph, logs) = &graphs;
         agent.start_admin(config).await?;
         for (id, receiver) in &config.receivers {
             let used = config.pipelines.values().any(|p| p.receivers.contains(id));
@@ -125,26 +128,11 @@ impl Agent {
                 continue;
             }
             let name = id.to_string();
-            fn fanout<S: Signal>(
-                graph: &SignalGraph<S>,
-                receiver: &ComponentId,
-                limiter: &Arc<MemoryLimiter>,
-                metrics: &Registry,
-                transport: &str,
-            ) -> Arc<Fanout<S>> {
-                Arc::new(Fanout::new(
-                    graph.for_receiver(receiver),
-                    Arc::clone(limiter),
-                    metrics,
-                    &receiver.to_string(),
-                    transport,
-                ))
-            }
             let feeds = |transport: &str| -> FanoutSet {
                 (
-                    fanout(&traces, id, &limiter, &metrics, transport),
-                    fanout(&metrics_graph, id, &limiter, &metrics, transport),
-                    fanout(&logs, id, &limiter, &metrics, transport),
+                    fanout(traces, id, &limiter, &metrics, transport),
+                    fanout(metrics_graph, id, &limiter, &metrics, transport),
+                    fanout(logs, id, &limiter, &metrics, transport),
                 )
             };
             let started =
@@ -164,46 +152,19 @@ impl Agent {
         Ok(agent)
     }
 
-    /// Processors that derive metrics (span_metrics) send them into the
-    /// metrics pipelines every interval.
-    fn start_derived_metrics(
-        &mut self,
-        config: &Config,
-        metrics_graph: &SignalGraph<Metrics>,
-        limiter: &Arc<MemoryLimiter>,
-    ) {
-        for (id, processor) in &config.processors {
-            let Some(derived) = processor.derived_metrics() else {
-                continue;
-            };
-            let targets: Vec<_> = metrics_graph
-                .pipelines
-                .iter()
-                .filter(|(_, p)| {
-                    derived
-                        .metrics_pipeline
-                        .as_ref()
-                        .is_none_or(|name| *name == p.name)
-                })
-                .map(|(_, p)| Arc::clone(p))
-                .collect();
-            if targets.is_empty() {
-                tracing::warn!(processor = %id, "span_metrics has no metrics pipeline to send to");
-                continue;
-            }
-            let fanout = Arc::new(Fanout::new(
-                targets,
-                Arc::clone(limiter),
-                &self.metrics,
-                &id.to_string(),
-                "internal",
-            ));
+    /// Each connector sends what it derives into the pipelines that list
+    /// it as a receiver, every interval.
+    fn start_connectors(&mut self, config: &Config, graphs: &Graphs, limiter: &Arc<MemoryLimiter>) {
+        for (id, connector) in &config.connectors {
             let emitter = Emitter {
-                processor: Arc::clone(processor),
-                fanout,
+                name: id.to_string(),
+                connector: Arc::clone(connector),
+                traces: fanout(&graphs.0, id, limiter, &self.metrics, "internal"),
+                metrics: fanout(&graphs.1, id, limiter, &self.metrics, "internal"),
+                logs: fanout(&graphs.2, id, limiter, &self.metrics, "internal"),
             };
             let periodic = emitter.clone();
-            let interval = derived.interval;
+            let interval = connector.interval();
             self.background.push(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(interval).await;
@@ -257,7 +218,9 @@ impl Agent {
                 if queues.contains_key(id) {
                     continue;
                 }
-                let exporter = &config.exporters[id];
+                let Some(exporter) = config.exporters.get(id) else {
+                    continue; // a connector
+                };
                 let (queue, sender_metrics) =
                     self.start_exporter::<S>(id, &**exporter, hard_stop)?;
                 evicted.insert(
@@ -285,10 +248,16 @@ impl Agent {
                     exporters: p
                         .exporters
                         .iter()
+                        .filter(|e| queues.contains_key(e))
                         .map(|e| QueueHandle {
                             queue: Arc::clone(&queues[e]),
                             evicted: evicted[e].clone(),
                         })
+                        .collect(),
+                    connectors: p
+                        .exporters
+                        .iter()
+                        .filter_map(|e| config.connectors.get(e).cloned())
                         .collect(),
                 };
                 (p.receivers.clone(), Arc::new(pipeline))
@@ -465,27 +434,54 @@ impl Agent {
     }
 }
 
-/// Sends a span_metrics processor's cumulative metrics into metrics pipelines.
+/// The pipelines of the three signals.
+type Graphs = (SignalGraph<Traces>, SignalGraph<Metrics>, SignalGraph<Logs>);
+
+/// The fan-out of one receiver (or connector) to its pipelines of one signal.
+fn fanout<S: Signal>(
+    graph: &SignalGraph<S>,
+    receiver: &ComponentId,
+    limiter: &Arc<MemoryLimiter>,
+    metrics: &Registry,
+    transport: &str,
+) -> Arc<Fanout<S>> {
+    Arc::new(Fanout::new(
+        graph.for_receiver(receiver),
+        Arc::clone(limiter),
+        metrics,
+        &receiver.to_string(),
+        transport,
+    ))
+}
+
+/// Sends what a connector derived into the pipelines it feeds.
 #[derive(Clone)]
 struct Emitter {
-    processor: Arc<dyn Processor>,
-    fanout: Arc<Fanout<Metrics>>,
+    name: String,
+    connector: Arc<dyn Connector>,
+    traces: Arc<Fanout<Traces>>,
+    metrics: Arc<Fanout<Metrics>>,
+    logs: Arc<Fanout<Logs>>,
 }
 
 impl Emitter {
     async fn emit(&self) {
-        let Some(span_metrics): Option<&SpanMetrics> = self.processor.derived_metrics() else {
-            return;
+        let result = match self.connector.emit() {
+            None => return,
+            Some(Derived::Traces(r)) => send(&self.traces, r).await,
+            Some(Derived::Metrics(r)) => send(&self.metrics, r).await,
+            Some(Derived::Logs(r)) => send(&self.logs, r).await,
         };
-        let Some(snapshot) = span_metrics.snapshot() else {
-            return;
-        };
-        let encoded = prost::Message::encode_to_vec(&snapshot).into();
-        // Cumulative: a refused snapshot is superseded by the next one.
-        if let Err(e) = self.fanout.consume(Valid::decoded(snapshot, encoded)).await {
-            tracing::warn!(error = %e, "span_metrics could not queue its metrics; the next interval carries them");
+        // What connectors derive is cumulative: the next interval carries it.
+        if let Err(e) = result {
+            tracing::warn!(connector = %self.name, error = %e, "a connector could not queue what it derived; the next interval carries it");
         }
     }
+}
+
+async fn send<S: Signal>(fanout: &Fanout<S>, request: S) -> Result<(), PushError> {
+    let encoded = prost::Message::encode_to_vec(&request).into();
+    fanout.consume(Valid::decoded(request, encoded)).await
 }
 
 /// Pipelines of one signal and the receivers that feed each.

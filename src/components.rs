@@ -1,5 +1,5 @@
 //! The component registry: every kind of receiver, processor and exporter
-//! the agent knows, by the name a config gives it, and the configuration
+//! the agent knows (and connectors), by the name a config gives it, and the configuration
 //! loaded through them.
 //!
 //! Each entry's reader deserializes a component's settings, checks every
@@ -16,6 +16,7 @@ use crate::config::component::Kind;
 use crate::config::graph::{self, Declared, Problems, Service};
 use crate::config::node::{Located, Node};
 use crate::config::{ComponentId, ConfigErrors, Pipeline};
+use crate::connectors::{self, Connector};
 use crate::exporters::delivery::Exporter;
 use crate::exporters::{debug, file, ignis, otlp};
 use crate::metrics::Registry;
@@ -28,79 +29,40 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const RECEIVERS: &[Kind<Arc<dyn Receiver>>] = &[Kind {
-    name: "otlp",
-    read: receivers::otlp::read,
-}];
-
-pub const PROCESSORS: &[Kind<Arc<dyn Processor>>] = &[
-    Kind {
-        name: "memory_limiter",
-        read: p::memory_limiter::read,
-    },
-    Kind {
-        name: "resource_detection",
-        read: p::resource_detection::read,
-    },
-    Kind {
-        name: "resource",
-        read: p::attributes::read_resource,
-    },
-    Kind {
-        name: "attributes",
-        read: p::attributes::read,
-    },
-    Kind {
-        name: "redaction",
-        read: p::redaction::read,
-    },
-    Kind {
-        name: "filter",
-        read: p::filter::read,
-    },
-    Kind {
-        name: "probabilistic_sampler",
-        read: p::sampler::read,
-    },
-    Kind {
-        name: "rate_limiting",
-        read: p::rate_limit::read,
-    },
-    Kind {
-        name: "span_metrics",
-        read: p::span_metrics::read,
-    },
+// One line per kind (kept by `rustfmt::skip`): adding a kind is one line.
+#[rustfmt::skip]
+pub const RECEIVERS: &[Kind<Arc<dyn Receiver>>] = &[
+    Kind { name: "otlp", read: receivers::otlp::read },
 ];
 
+#[rustfmt::skip]
+pub const PROCESSORS: &[Kind<Arc<dyn Processor>>] = &[
+    Kind { name: "memory_limiter", read: p::memory_limiter::read },
+    Kind { name: "resource_detection", read: p::resource_detection::read },
+    Kind { name: "resource", read: p::attributes::read_resource },
+    Kind { name: "attributes", read: p::attributes::read },
+    Kind { name: "redaction", read: p::redaction::read },
+    Kind { name: "filter", read: p::filter::read },
+    Kind { name: "probabilistic_sampler", read: p::sampler::read },
+    Kind { name: "rate_limiting", read: p::rate_limit::read },
+    // Became a connector: says so.
+    Kind { name: "span_metrics", read: p::moved::span_metrics },
+];
+
+#[rustfmt::skip]
+pub const CONNECTORS: &[Kind<Arc<dyn Connector>>] = &[
+    Kind { name: "span_metrics", read: connectors::span_metrics::read },
+];
+
+#[rustfmt::skip]
 pub const EXPORTERS: &[Kind<Arc<dyn Exporter>>] = &[
-    Kind {
-        name: "ignis",
-        read: ignis::read,
-    },
-    Kind {
-        name: "otlp_grpc",
-        read: otlp::read_grpc,
-    },
-    Kind {
-        name: "otlp",
-        read: otlp::read_grpc,
-    },
-    Kind {
-        name: "otlp_http",
-        read: otlp::read_http,
-    },
-    Kind {
-        name: "otlphttp",
-        read: otlp::read_http,
-    },
-    Kind {
-        name: "debug",
-        read: debug::read,
-    },
-    Kind {
-        name: "file",
-        read: file::read,
-    },
+    Kind { name: "ignis", read: ignis::read },
+    Kind { name: "otlp_grpc", read: otlp::read_grpc },
+    Kind { name: "otlp", read: otlp::read_grpc },
+    Kind { name: "otlp_http", read: otlp::read_http },
+    Kind { name: "otlphttp", read: otlp::read_http },
+    Kind { name: "debug", read: debug::read },
+    Kind { name: "file", read: file::read },
 ];
 
 /// The whole configuration, every component built and checked.
@@ -108,6 +70,7 @@ pub const EXPORTERS: &[Kind<Arc<dyn Exporter>>] = &[
 pub struct Config {
     pub receivers: BTreeMap<ComponentId, Arc<dyn Receiver>>,
     pub processors: BTreeMap<ComponentId, Arc<dyn Processor>>,
+    pub connectors: BTreeMap<ComponentId, Arc<dyn Connector>>,
     pub exporters: BTreeMap<ComponentId, Arc<dyn Exporter>>,
     pub pipelines: BTreeMap<ComponentId, Pipeline>,
     pub service: Service,
@@ -143,17 +106,27 @@ fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Config> {
         graph::section(tree, "processors", PROCESSORS, &metrics, problems);
     let (exporters, declared_exporters) =
         graph::section(tree, "exporters", EXPORTERS, &metrics, problems);
+    let (connectors, declared_connectors) =
+        graph::section(tree, "connectors", CONNECTORS, &metrics, problems);
     // A broken `service` section is reported; pipelines are still checked.
     let service = graph::service(tree, problems);
     let declared = Declared {
         receivers: declared_receivers,
         processors: declared_processors,
         exporters: declared_exporters,
+        connectors: declared_connectors
+            .into_iter()
+            .map(|id| {
+                let signals = connectors.get(&id).map(|c| (c.input(), c.output()));
+                (id, signals)
+            })
+            .collect(),
     };
     let pipelines = graph::pipelines(tree, &declared, problems);
     Some(Config {
         receivers,
         processors,
+        connectors,
         exporters,
         pipelines,
         service: service?,
@@ -167,6 +140,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("receivers", &self.receivers.keys().collect::<Vec<_>>())
             .field("processors", &self.processors.keys().collect::<Vec<_>>())
+            .field("connectors", &self.connectors.keys().collect::<Vec<_>>())
             .field("exporters", &self.exporters.keys().collect::<Vec<_>>())
             .field("pipelines", &self.pipelines)
             .finish_non_exhaustive()

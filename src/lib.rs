@@ -7,6 +7,7 @@ pub mod agent;
 pub mod components;
 pub mod compression;
 pub mod config;
+pub mod connectors;
 pub mod exporters;
 pub mod metrics;
 pub mod pipeline;

@@ -16,7 +16,15 @@ use std::time::Duration;
 
 pub type Problems = Vec<(Pos, String)>;
 
-/// Reports top-level keys other than the four sections.
+const SECTIONS: [&str; 5] = [
+    "receivers",
+    "processors",
+    "connectors",
+    "exporters",
+    "service",
+];
+
+/// Reports top-level keys other than the sections.
 pub fn check_top(tree: &Located<Node>, problems: &mut Problems) -> bool {
     let Some(top) = tree.entries() else {
         problems.push((
@@ -26,12 +34,13 @@ pub fn check_top(tree: &Located<Node>, problems: &mut Problems) -> bool {
         return false;
     };
     for (key, _) in top {
-        if !["receivers", "processors", "exporters", "service"].contains(&key.value.as_str()) {
+        if !SECTIONS.contains(&key.value.as_str()) {
             problems.push((
                 key.pos,
                 format!(
-                    "unknown top-level key `{}` (expected receivers, processors, exporters, service)",
-                    key.value
+                    "unknown top-level key `{}` (expected {})",
+                    key.value,
+                    SECTIONS.join(", ")
                 ),
             ));
         }
@@ -45,6 +54,9 @@ pub struct Declared {
     pub receivers: BTreeSet<ComponentId>,
     pub processors: BTreeSet<ComponentId>,
     pub exporters: BTreeSet<ComponentId>,
+    /// Connectors by id, with the signals they read and emit when they
+    /// built (a broken one is declared without them).
+    pub connectors: BTreeMap<ComponentId, Option<(SignalKind, SignalKind)>>,
 }
 
 /// Reads one section (`receivers`, ...), each component with its kind's
@@ -216,7 +228,7 @@ pub fn pipelines(
         };
         let mut check = |list: &str,
                          names: &[String],
-                         defined: &dyn Fn(&ComponentId) -> bool,
+                         defined: &dyn Fn(&ComponentId) -> Result<(), String>,
                          required: bool| {
             let list_node = value.get(list);
             let item_pos = |i: usize| match list_node.map(|n| &n.value) {
@@ -232,41 +244,104 @@ pub fn pipelines(
             let mut ids = Vec::new();
             for (i, name) in names.iter().enumerate() {
                 match ComponentId::parse(name) {
-                    Ok(cid) if ids.contains(&cid) => {
-                        problems.push((item_pos(i), format!("pipeline {id} lists {} `{name}` twice", singular(list))))
-                    }
-                    Ok(cid) if !defined(&cid) => problems.push((
+                    Ok(cid) if ids.contains(&cid) => problems.push((
                         item_pos(i),
-                        format!("pipeline {id} references {} `{name}`, which is not defined under `{list}`", singular(list)),
+                        format!("pipeline {id} lists {} `{name}` twice", singular(list)),
                     )),
-                    Ok(cid) => ids.push(cid),
+                    Ok(cid) => match defined(&cid) {
+                        Ok(()) => ids.push(cid),
+                        Err(why) => problems.push((item_pos(i), format!("pipeline {id} {why}"))),
+                    },
                     Err(message) => problems.push((item_pos(i), message)),
                 }
             }
             ids
+        };
+        let undefined = |list: &str, c: &ComponentId| {
+            format!(
+                "references {} `{c}`, which is not defined under `{list}`",
+                singular(list)
+            )
+        };
+        // A connector reads the pipelines it exports from and feeds the
+        // ones it receives in: each side must carry the right signal.
+        let connector = |c: &ComponentId, reads: bool| {
+            let side = if reads { "reads" } else { "emits" };
+            match declared.connectors.get(c) {
+                Some(Some((input, output))) => {
+                    let wanted = if reads { *input } else { *output };
+                    if wanted == signal {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "carries {}, but connector `{c}` {side} {}",
+                            signal.as_str(),
+                            wanted.as_str()
+                        ))
+                    }
+                }
+                Some(None) => Ok(()),
+                None => Err(String::new()),
+            }
         };
         let pipeline = Pipeline {
             signal,
             receivers: check(
                 "receivers",
                 &raw.receivers,
-                &|c| declared.receivers.contains(c),
+                &|c| match declared.receivers.contains(c) {
+                    true => Ok(()),
+                    false => connector(c, false).map_err(|why| {
+                        if why.is_empty() {
+                            undefined("receivers", c)
+                        } else {
+                            why
+                        }
+                    }),
+                },
                 true,
             ),
             processors: check(
                 "processors",
                 &raw.processors,
-                &|c| declared.processors.contains(c),
+                &|c| match declared.processors.contains(c) {
+                    true => Ok(()),
+                    false => Err(undefined("processors", c)),
+                },
                 false,
             ),
             exporters: check(
                 "exporters",
                 &raw.exporters,
-                &|c| declared.exporters.contains(c),
+                &|c| match declared.exporters.contains(c) {
+                    true => Ok(()),
+                    false => connector(c, true).map_err(|why| {
+                        if why.is_empty() {
+                            undefined("exporters", c)
+                        } else {
+                            why
+                        }
+                    }),
+                },
                 true,
             ),
         };
         out.insert(id, pipeline);
+    }
+    for connector in declared.connectors.keys() {
+        let reads = out.values().any(|p| p.exporters.contains(connector));
+        let feeds = out.values().any(|p| p.receivers.contains(connector));
+        if reads != feeds {
+            let (used, unused) = if reads {
+                ("an exporter", "a receiver")
+            } else {
+                ("a receiver", "an exporter")
+            };
+            problems.push((
+                node.pos,
+                format!("connector `{connector}` is {used} of a pipeline but {unused} of none: it reads one pipeline and feeds another"),
+            ));
+        }
     }
     out
 }

@@ -1,6 +1,7 @@
 //! From a receiver to the queues of every exporter of its pipelines.
 
 use super::memory_limiter::MemoryLimiter;
+use crate::connectors::Connector;
 use crate::metrics::{Counter, Registry};
 use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
@@ -37,6 +38,8 @@ pub struct Pipeline<S> {
     pub wire: Option<WireChain>,
     pub name: String,
     pub exporters: Vec<QueueHandle<S>>,
+    /// Connectors it exports to: they read what the queues took.
+    pub connectors: Vec<Arc<dyn Connector>>,
 }
 
 impl<S: Signal> Pipeline<S> {
@@ -48,6 +51,15 @@ impl<S: Signal> Pipeline<S> {
             let evicted = exporter.queue.push(entry.clone()).await?;
             if evicted.items > 0 {
                 exporter.evicted.add(evicted.items as u64);
+            }
+        }
+        // Only once every queue took it, so a client's retry is not counted twice.
+        if !self.connectors.is_empty() {
+            // Well-formed: validated, or encoded by the agent.
+            if let Ok(mut request) = S::decode(entry.data.clone()) {
+                for connector in &self.connectors {
+                    connector.consume(request.as_any());
+                }
             }
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! Processors: each reads, changes or drops the data of a request, chained
 //! per pipeline (DESIGN §1). None keeps telemetry between calls; the state
-//! some keep (rate-limit buckets, span-metric series) is bounded.
+//! some keep (rate-limit buckets) is bounded.
 //!
 //! Each processor is one file or folder holding its settings, their checks
 //! and its constructor (`read`), listed once in `components.rs`.
@@ -8,13 +8,13 @@
 pub mod attributes;
 pub mod filter;
 pub mod memory_limiter;
+pub mod moved;
 pub mod on_wire;
 pub mod rate_limit;
 pub mod redaction;
 pub mod resource_detection;
 pub mod sampler;
 pub mod severity;
-pub mod span_metrics;
 
 use crate::metrics::{Counter, Registry};
 use crate::signal::{AnyRequest, Signal, SignalKind};
@@ -31,11 +31,6 @@ pub trait Processor: Send + Sync + 'static {
 
     /// The memory limiter's settings: it acts in the receivers, not here.
     fn memory_limit(&self) -> Option<&memory_limiter::MemoryLimiterConfig> {
-        None
-    }
-
-    /// Metrics it derives, sent into the metrics pipelines every interval.
-    fn derived_metrics(&self) -> Option<&span_metrics::SpanMetrics> {
         None
     }
 }

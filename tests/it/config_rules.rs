@@ -208,14 +208,14 @@ const RULES: &[(&str, &str, &str, &str, &str)] = &[
         "burst at least 1",
     ),
     (
-        "processors",
+        "connectors",
         "span_metrics",
         " { interval: 0s }",
         "2:17",
         "span_metrics needs interval > 0",
     ),
     (
-        "processors",
+        "connectors",
         "span_metrics",
         " { histogram_buckets_ms: [5, 2] }",
         "2:17",
@@ -375,4 +375,62 @@ fn every_component_rule_has_its_message_and_position() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn connectors_join_pipelines_of_the_signals_they_read_and_emit() {
+    let load = |pipelines: &str, sections: &str| {
+        let text = format!(
+            "receivers:\n  otlp: {{ protocols: {{ grpc: }} }}\n{sections}exporters:\n  debug:\nservice:\n  pipelines:\n{pipelines}"
+        );
+        components::load_str(&text, "agent.yaml", &|_| None).map_err(|e| e.to_string())
+    };
+    let connector = "connectors:\n  span_metrics:\n";
+    load(
+        "    traces: { receivers: [otlp], exporters: [span_metrics] }\n    metrics: { receivers: [span_metrics], exporters: [debug] }\n",
+        connector,
+    )
+    .expect("traces in, metrics out");
+
+    let wrong_side = load(
+        "    traces: { receivers: [otlp], exporters: [debug] }\n    logs: { receivers: [span_metrics], exporters: [debug] }\n    metrics: { receivers: [otlp], exporters: [span_metrics] }\n",
+        connector,
+    )
+    .unwrap_err();
+    assert!(
+        wrong_side.contains("agent.yaml:10:")
+            && wrong_side
+                .contains("pipeline logs carries logs, but connector `span_metrics` emits metrics"),
+        "{wrong_side}"
+    );
+    assert!(
+        wrong_side.contains("agent.yaml:11:")
+            && wrong_side.contains(
+                "pipeline metrics carries metrics, but connector `span_metrics` reads traces"
+            ),
+        "{wrong_side}"
+    );
+
+    let one_side = load(
+        "    traces: { receivers: [otlp], exporters: [span_metrics, debug] }\n",
+        connector,
+    )
+    .unwrap_err();
+    assert!(
+        one_side.contains(
+            "connector `span_metrics` is an exporter of a pipeline but a receiver of none"
+        ),
+        "{one_side}"
+    );
+
+    let as_processor = load(
+        "    traces: { receivers: [otlp], processors: [span_metrics], exporters: [debug] }\n",
+        "processors:\n  span_metrics:\n",
+    )
+    .unwrap_err();
+    assert!(
+        as_processor.starts_with("agent.yaml:4:")
+            && as_processor.contains("span_metrics is a connector now"),
+        "{as_processor}"
+    );
 }

@@ -47,6 +47,7 @@ processors:
   filter: {{ spans: [{{ name: "GET /healthz" }}] }}
   probabilistic_sampler: {{ sampling_percentage: 100 }}
   rate_limiting: {{ spans_per_second: 1000 }}
+connectors:
   span_metrics: {{ interval: 1h }}
 exporters:
   otlp_grpc:
@@ -56,7 +57,8 @@ service:
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
     # Every processor in one pipeline.
-    traces: {{ receivers: [otlp], processors: [memory_limiter, resource_detection, resource, attributes, filter, probabilistic_sampler, rate_limiting, span_metrics, redaction], exporters: [otlp_grpc] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter, resource_detection, resource, attributes, filter, probabilistic_sampler, rate_limiting, redaction], exporters: [otlp_grpc, span_metrics] }}
+    metrics: {{ receivers: [span_metrics], exporters: [otlp_grpc] }}
     logs: {{ receivers: [otlp], processors: [resource_detection, redaction], exporters: [otlp_grpc] }}
 "#,
         sink.grpc
@@ -186,8 +188,9 @@ receivers:
   otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
 processors:
   memory_limiter: {{ limit_mib: 4096 }}
-  span_metrics: {{ interval: 100ms }}
   filter: {{ spans: [{{ name_regex: "^span [0-4]$" }}] }}
+connectors:
+  span_metrics: {{ interval: 100ms }}
 exporters:
   otlp_grpc:
     endpoint: http://{}
@@ -195,8 +198,10 @@ exporters:
 service:
   admin: {{ endpoint: "127.0.0.1:0" }}
   pipelines:
-    traces: {{ receivers: [otlp], processors: [memory_limiter, span_metrics, filter], exporters: [otlp_grpc] }}
-    metrics: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
+    # span_metrics reads every span; the filtered pipeline delivers half.
+    traces/all: {{ receivers: [otlp], exporters: [span_metrics] }}
+    traces: {{ receivers: [otlp], processors: [memory_limiter, filter], exporters: [otlp_grpc] }}
+    metrics: {{ receivers: [otlp, span_metrics], processors: [memory_limiter], exporters: [otlp_grpc] }}
 "#,
         sink.grpc
     ))
@@ -209,7 +214,7 @@ service:
     .await
     .unwrap();
     let state = sink.state.clone();
-    // The filter runs after span_metrics: 5 spans delivered, 10 counted.
+    // span_metrics reads the unfiltered pipeline: 5 spans delivered, 10 counted.
     assert!(
         wait_until(Duration::from_secs(5), || state.items::<Traces>() == 5
             && state.items::<Metrics>() > 0)

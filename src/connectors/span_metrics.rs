@@ -2,11 +2,11 @@
 //! pass through, request count, error count and a duration histogram per
 //! service.name, span name, kind and status code; and from GenAI spans
 //! (`gen_ai.*` semantic conventions) token usage per system and model.
-//! Emitted as cumulative OTLP metrics into the metrics pipelines every
-//! `interval`. Series are capped at `max_series`; the rest is counted in an
+//! A connector: the exporter of traces pipelines, the receiver of metrics
+//! pipelines, into which it emits cumulative OTLP metrics every `interval`. Series are capped at `max_series`; the rest is counted in an
 //! overflow series (`otel.metric.overflow: true`).
 
-use super::Processor;
+use super::{Connector, Derived};
 use crate::config::component::{settings, Context, Invalid};
 use crate::config::de::DeError;
 use crate::config::node::{Located, Node};
@@ -20,8 +20,7 @@ use crate::proto::metrics::v1::{
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::Span;
 use crate::signal::walk::{attribute, string_attribute};
-use crate::signal::AnyRequest;
-use crate::signal::{Metrics, Traces};
+use crate::signal::{AnyRequest, Metrics, SignalKind, Traces};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,14 +28,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `span_metrics` (in a traces pipeline): calls, errors and a duration
-/// histogram per service, span name, kind and status; GenAI token usage.
+/// `span_metrics`: calls, errors and a duration histogram per service,
+/// span name, kind and status; GenAI token usage.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpanMetricsConfig {
     pub interval: Dur,
-    /// The metrics pipeline that receives the derived metrics (default: all).
-    pub metrics_pipeline: Option<String>,
     pub histogram_buckets_ms: Vec<f64>,
     /// Series kept; more are counted in one overflow series.
     pub max_series: usize,
@@ -48,7 +45,6 @@ impl Default for SpanMetricsConfig {
     fn default() -> Self {
         SpanMetricsConfig {
             interval: Dur(Duration::from_secs(15)),
-            metrics_pipeline: None,
             histogram_buckets_ms: vec![
                 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
             ],
@@ -84,9 +80,7 @@ struct TokenKey {
 
 pub struct SpanMetrics {
     /// How often its metrics are sent.
-    pub interval: Duration,
-    /// The metrics pipeline they go to (all when `None`).
-    pub metrics_pipeline: Option<String>,
+    interval: Duration,
     bounds_ms: Vec<f64>,
     max_series: usize,
     gen_ai: bool,
@@ -128,7 +122,6 @@ impl SpanMetrics {
     pub fn new(config: &SpanMetricsConfig) -> Self {
         SpanMetrics {
             interval: config.interval.0,
-            metrics_pipeline: config.metrics_pipeline.clone(),
             bounds_ms: config.histogram_buckets_ms.clone(),
             max_series: config.max_series,
             gen_ai: config.gen_ai,
@@ -334,7 +327,7 @@ impl SpanMetrics {
     }
 }
 
-pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Processor>, DeError> {
+pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Connector>, DeError> {
     let config: SpanMetricsConfig = settings(node)?;
     let sorted = config.histogram_buckets_ms.windows(2).all(|w| w[0] < w[1]);
     if config.interval.0.is_zero() || config.max_series == 0 || !sorted {
@@ -346,15 +339,27 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Processor>, DeE
     Ok(Arc::new(SpanMetrics::new(&config)))
 }
 
-impl Processor for SpanMetrics {
-    fn process(&self, request: AnyRequest<'_>) {
+impl Connector for SpanMetrics {
+    fn input(&self) -> SignalKind {
+        SignalKind::Traces
+    }
+
+    fn output(&self) -> SignalKind {
+        SignalKind::Metrics
+    }
+
+    fn consume(&self, request: AnyRequest<'_>) {
         if let AnyRequest::Traces(traces) = request {
             self.record(traces);
         }
     }
 
-    fn derived_metrics(&self) -> Option<&SpanMetrics> {
-        Some(self)
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn emit(&self) -> Option<Derived> {
+        self.snapshot().map(Derived::Metrics)
     }
 }
 
