@@ -68,7 +68,7 @@ pub struct Agent {
     /// Connectors' emitters, flushed once more at shutdown.
     emitters: Vec<Emitter>,
     /// Run after the senders stop: persist disk queue checkpoints.
-    finishers: Vec<Box<dyn Fn() + Send + Sync>>,
+    finishers: Vec<Finisher>,
     senders: Vec<JoinHandle<()>>,
     hard_stop: watch::Sender<bool>,
     grace_period: Duration,
@@ -325,11 +325,15 @@ impl Agent {
             let finishing = Arc::clone(&queue);
             let exporter = name.clone();
             self.finishers.push(Box::new(move || {
-                if let Queue::Disk(disk) = &*finishing {
-                    if let Err(e) = disk.finish() {
-                        tracing::error!(%exporter, error = %e, "could not persist the disk queue checkpoint");
+                let queue = Arc::clone(&finishing);
+                let exporter = exporter.clone();
+                Box::pin(async move {
+                    if let Queue::Disk(disk) = &*queue {
+                        if let Err(e) = disk.finish().await {
+                            tracing::error!(%exporter, error = %e, "could not persist the disk queue checkpoint");
+                        }
                     }
-                }
+                })
             }));
         }
         Ok((queue, sender_metrics))
@@ -419,7 +423,7 @@ impl Agent {
             }
         }
         for finish in &self.finishers {
-            finish();
+            finish().await;
         }
         for task in &self.background {
             task.abort();
@@ -433,6 +437,9 @@ impl Agent {
         ShutdownReport { drained }
     }
 }
+
+/// Persists a disk queue at shutdown, once its senders stopped.
+type Finisher = Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// The pipelines of the three signals.
 type Graphs = (SignalGraph<Traces>, SignalGraph<Metrics>, SignalGraph<Logs>);

@@ -64,32 +64,18 @@ impl<S> MemoryQueue<S> {
     /// `when_full` is `block`. An entry larger than the whole queue is taken
     /// when the queue is empty, so it can never be refused forever.
     pub async fn push(&self, entry: Entry) -> Result<Evicted, PushError> {
-        let deadline = Instant::now() + self.block_timeout;
-        let mut entry = Some(entry);
-        loop {
-            // Register interest before checking, so a wake between the check
-            // and the wait is not lost.
-            let room = self.not_full.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            match self.try_push(&mut entry) {
-                Ok(evicted) => return Ok(evicted),
-                Err(PushError::Full) if self.when_full == WhenFull::Block => {
-                    if tokio::time::timeout_at(deadline, room).await.is_err() {
-                        return Err(PushError::Full);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        super::admit(self.when_full, self.block_timeout, &self.not_full, || {
+            self.try_push(&entry)
+        })
+        .await
     }
 
-    fn try_push(&self, slot: &mut Option<Entry>) -> Result<Evicted, PushError> {
+    fn try_push(&self, entry: &Entry) -> Result<Evicted, PushError> {
         let mut state = self.lock();
         if state.closed {
             return Err(PushError::Closed);
         }
-        let bytes = slot.as_ref().map_or(0, Entry::bytes);
+        let bytes = entry.bytes();
         let mut evicted = Evicted::default();
         if self.when_full == WhenFull::DropOldest {
             while state.bytes + bytes > self.capacity {
@@ -105,7 +91,7 @@ impl<S> MemoryQueue<S> {
         if !fits {
             return Err(PushError::Full);
         }
-        let entry = slot.take().expect("pushed once");
+        let entry = entry.clone();
         state.bytes += entry.bytes();
         state.items += entry.items;
         state.entries.push_back(entry);

@@ -11,6 +11,8 @@ pub use memory::{Evicted, MemoryQueue};
 
 use bytes::Bytes;
 use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// What a full queue does with a new request (`sending_queue.when_full`).
@@ -56,6 +58,34 @@ pub enum PushError {
     Storage(String),
     #[error("the agent is over its memory limit")]
     OverMemoryLimit,
+}
+
+/// `when_full` for both queue kinds: `try_push` now, and with `block` wait
+/// for room (`room` is woken when some is freed) until `block_timeout`,
+/// then refuse. `drop_newest` refuses at once; `drop_oldest` makes room
+/// inside `try_push`, which knows how its kind evicts.
+async fn admit<T>(
+    when_full: WhenFull,
+    block_timeout: Duration,
+    room: &Notify,
+    mut try_push: impl FnMut() -> Result<T, PushError>,
+) -> Result<T, PushError> {
+    let deadline = Instant::now() + block_timeout;
+    loop {
+        // Register interest before trying, so a wake between the try and
+        // the wait is not lost.
+        let freed = room.notified();
+        tokio::pin!(freed);
+        freed.as_mut().enable();
+        match try_push() {
+            Err(PushError::Full) if when_full == WhenFull::Block => {
+                if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                    return Err(PushError::Full);
+                }
+            }
+            result => return result,
+        }
+    }
 }
 
 /// An exporter's queue, in memory or on disk.

@@ -1,36 +1,39 @@
-//! The disk queue: a write-ahead log of segment files (`format.rs`) with a
-//! read checkpoint (`checkpoint.rs`).
+//! The disk queue: a write-ahead log of segment files (`format.rs`), split
+//! by role: `recovery.rs` opens what a previous run left, `writer.rs`
+//! appends and rotates, `reader.rs` hands records out in order,
+//! `checkpoint.rs` acknowledges them and persists the read checkpoint.
 //!
 //! A push returns once the record is written (and, with `fsync: always`,
-//! synced: concurrent pushes share one fsync). Readers hand records out in
-//! order; a record's space is released when the sender acknowledges it, and
-//! the checkpoint (the first unacknowledged record) is persisted before any
-//! segment is deleted. After a crash the queue replays from the checkpoint:
-//! records may be delivered twice, never zero times.
+//! synced: concurrent pushes share one fsync). A record's space is released
+//! when the sender acknowledges it, and the checkpoint (the first
+//! unacknowledged record) is persisted before any segment is deleted. After
+//! a crash the queue replays from the checkpoint: records may be delivered
+//! twice, never zero times.
 //!
-//! On open the queue never refuses its own files: a torn tail is truncated,
-//! a bad segment header is skipped, a missing segment is stepped over, and
-//! corrupt records are skipped and counted when the reader meets them.
+//! The state sits behind one mutex that is never held across an fsync: every
+//! sync, checkpoint write and segment deletion runs on a blocking thread, so
+//! the runtime's threads never wait on the disk.
 
 mod checkpoint;
 mod format;
+mod reader;
+mod recovery;
+mod writer;
 
 pub use checkpoint::Position;
 
-use super::{Entry, PushError};
+use super::{Entry, Evicted, PushError, WhenFull};
 use crate::metrics::Counter;
-use crate::queue::WhenFull;
-use format::{Found, HEADER_LEN, RECORD_HEAD};
+use format::HEADER_LEN;
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::marker::PhantomData;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use writer::{SyncJob, Writer};
 
 /// When appended records reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,15 +66,23 @@ pub struct DiskCounters {
 }
 
 pub struct DiskQueue<S> {
+    inner: Arc<Inner>,
+    signal: PhantomData<fn() -> S>,
+}
+
+struct Inner {
     options: DiskOptions,
     counters: DiskCounters,
     state: Mutex<State>,
     not_empty: Notify,
     not_full: Notify,
+    /// A sync job ended.
     synced: Notify,
-    signal: PhantomData<fn() -> S>,
+    /// A checkpoint job ended.
+    checkpointed: Notify,
 }
 
+/// A record handed out, until it is acknowledged.
 struct InFlight {
     start: Position,
     next: Position,
@@ -83,8 +94,7 @@ struct InFlight {
 struct State {
     /// Segment number → bytes of it that hold records (its length).
     segments: BTreeMap<u64, u64>,
-    write_segment: u64,
-    write_file: File,
+    writer: Writer,
     read: Position,
     /// The first record not yet acknowledged: what the checkpoint records.
     acked: Position,
@@ -92,12 +102,11 @@ struct State {
     live_bytes: u64,
     live_items: u64,
     live_entries: u64,
+    /// The segment being read, open.
     reader: Option<(u64, File)>,
     closed: bool,
-    writes: u64,
-    synced: u64,
-    syncing: bool,
     checkpointed: Position,
+    checkpointing: bool,
     last_checkpoint: Instant,
 }
 
@@ -111,272 +120,182 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How often the checkpoint is persisted while records are acknowledged;
-/// what a crash may replay is at most this much delivery.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
 impl<S> DiskQueue<S> {
     /// Opens (or creates) the queue in `options.dir`, recovering what a
-    /// previous run left.
+    /// previous run left. Blocking: call it before serving.
     pub fn open(options: DiskOptions, counters: DiskCounters) -> std::io::Result<Self> {
         let dir = &options.dir;
-        fs::create_dir_all(dir)?;
-        let mut segments: BTreeMap<u64, u64> = BTreeMap::new();
-        for item in fs::read_dir(dir)? {
-            let name = item?.file_name();
-            let name = name.to_string_lossy();
-            if let Some(n) = name
-                .strip_suffix(".seg")
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                segments.insert(n, 0);
-            }
-        }
-        let first = |segments: &BTreeMap<u64, u64>, from: u64| {
-            segments.range(from..).next().map(|(&s, _)| Position {
-                segment: s,
-                offset: HEADER_LEN,
-            })
-        };
-        let start = match checkpoint::read(dir) {
-            Some(p) if segments.contains_key(&p.segment) => Some(p),
-            Some(p) => first(&segments, p.segment),
-            None => first(&segments, 0),
-        };
-        let (mut live_bytes, mut live_items, mut live_entries) = (0, 0, 0);
+        let recovered = recovery::recover(dir, &counters.corrupt_records)?;
+        let mut segments = recovered.segments;
         let last = segments.keys().next_back().copied();
-        for (&segment, length) in segments.iter_mut() {
-            let path = segment_path(dir, segment);
-            if start.is_none_or(|s| segment < s.segment) {
-                // Consumed before the checkpoint was written: delete.
-                let _ = fs::remove_file(&path);
-                *length = 0;
-                continue;
-            }
-            let data = format::read_file(&path)?.unwrap_or_default();
-            if !format::header_ok(&data) {
-                counters.corrupt_records.add(1);
-                let _ = fs::remove_file(&path);
-                *length = 0;
-                continue;
-            }
-            let mut offset = match start {
-                Some(s) if s.segment == segment => s.offset,
-                _ => HEADER_LEN,
-            };
-            loop {
-                match format::read_record(data.get(offset as usize..).unwrap_or_default()) {
-                    Found::Record(record, len) => {
-                        live_bytes += len;
-                        live_items += record.items as u64;
-                        live_entries += 1;
-                        offset += len;
-                    }
-                    // The reader counts corrupt records when it meets them.
-                    Found::Corrupt { skip: Some(skip) } => offset += skip,
-                    Found::Corrupt { skip: None } => {
-                        offset = data.len() as u64;
-                        break;
-                    }
-                    Found::Torn => {
-                        // In the last segment, a write a crash cut short (it
-                        // was never acknowledged); anywhere else, damage.
-                        if Some(segment) != last {
-                            counters.corrupt_records.add(1);
-                        }
-                        OpenOptions::new()
-                            .write(true)
-                            .open(&path)?
-                            .set_len(offset)?;
-                        break;
-                    }
-                    Found::End => break,
-                }
-            }
-            *length = offset.max(HEADER_LEN);
-        }
-        segments.retain(|_, length| *length > 0);
-        let write_segment = segments.keys().next_back().map_or(1, |last| last + 1);
-        let write_file = create_segment(dir, write_segment)?;
-        segments.insert(write_segment, HEADER_LEN);
-        let start = start
-            .filter(|s| segments.contains_key(&s.segment))
-            .or_else(|| first(&segments, 0))
+        let writer = Writer::open(dir, last, options.fsync != Fsync::Never)?;
+        segments.insert(writer.segment, HEADER_LEN);
+        let start = recovered
+            .start
+            .or_else(|| recovery::first(&segments, 0))
             .expect("the write segment exists");
         Ok(DiskQueue {
-            counters,
-            state: Mutex::new(State {
-                segments,
-                write_segment,
-                write_file,
-                read: start,
-                acked: start,
-                in_flight: VecDeque::new(),
-                live_bytes,
-                live_items,
-                live_entries,
-                reader: None,
-                closed: false,
-                writes: 0,
-                synced: 0,
-                syncing: false,
-                checkpointed: start,
-                last_checkpoint: Instant::now(),
+            inner: Arc::new(Inner {
+                counters,
+                state: Mutex::new(State {
+                    segments,
+                    writer,
+                    read: start,
+                    acked: start,
+                    in_flight: VecDeque::new(),
+                    live_bytes: recovered.live_bytes,
+                    live_items: recovered.live_items,
+                    live_entries: recovered.live_entries,
+                    reader: None,
+                    closed: false,
+                    checkpointed: start,
+                    checkpointing: false,
+                    last_checkpoint: Instant::now(),
+                }),
+                options,
+                not_empty: Notify::new(),
+                not_full: Notify::new(),
+                synced: Notify::new(),
+                checkpointed: Notify::new(),
             }),
-            options,
-            not_empty: Notify::new(),
-            not_full: Notify::new(),
-            synced: Notify::new(),
             signal: PhantomData,
         })
     }
 
+    #[cfg(test)]
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 
     /// Appends `entry`; returns once it is as durable as `fsync` asks.
-    pub async fn push(&self, entry: Entry) -> Result<super::Evicted, PushError> {
-        let record = format::encode_record(entry.items as u32, now_ms(), &entry.data);
-        let deadline = Instant::now() + self.options.block_timeout;
-        loop {
-            let room = self.not_full.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            match self.append(&record, entry.items) {
-                Ok((write, evicted)) => {
-                    self.not_empty.notify_waiters();
-                    self.wait_durable(write).await?;
-                    return Ok(evicted);
-                }
-                Err(PushError::Full) if self.options.when_full == WhenFull::Block => {
-                    if tokio::time::timeout_at(deadline, room).await.is_err() {
-                        return Err(PushError::Full);
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    pub async fn push(&self, entry: Entry) -> Result<Evicted, PushError> {
+        let options = &self.inner.options;
+        let (write, evicted) = super::admit(
+            options.when_full,
+            options.block_timeout,
+            &self.inner.not_full,
+            || self.try_push(&entry),
+        )
+        .await?;
+        self.wait_durable(write).await?;
+        Ok(evicted)
     }
 
-    fn append(&self, record: &[u8], items: usize) -> Result<(u64, super::Evicted), PushError> {
-        let mut state = self.lock();
+    /// Appends `entry` if it fits (making room first with `drop_oldest`);
+    /// returns its write number for `wait_durable`.
+    fn try_push(&self, entry: &Entry) -> Result<(u64, Evicted), PushError> {
+        let record = format::encode_record(entry.items as u32, now_ms(), &entry.data);
+        let inner = &self.inner;
+        let mut state = inner.lock();
         if state.closed {
             return Err(PushError::Closed);
         }
         let len = record.len() as u64;
-        let mut evicted = super::Evicted::default();
-        if self.options.when_full == WhenFull::DropOldest {
-            while state.live_bytes + len > self.options.capacity {
-                match self.read_next(&mut state) {
-                    Some((entry, start, next, bytes)) => {
-                        evicted.items += entry.items;
-                        state.in_flight.push_back(InFlight {
-                            start,
-                            next,
-                            bytes,
-                            items: entry.items as u64,
-                            acked: true,
-                        });
-                        self.advance(&mut state);
-                    }
-                    None => break,
-                }
+        let mut evicted = Evicted::default();
+        let mut checkpoint = false;
+        if inner.options.when_full == WhenFull::DropOldest {
+            while state.live_bytes + len > inner.options.capacity {
+                let Some(read) =
+                    state.read_next(&inner.options.dir, &inner.counters, inner.options.max_age)
+                else {
+                    break;
+                };
+                evicted.items += read.entry.items;
+                state.in_flight.push_back(InFlight {
+                    start: read.start,
+                    next: read.next,
+                    bytes: read.bytes,
+                    items: read.entry.items as u64,
+                    acked: true,
+                });
+                checkpoint |= state.advance();
             }
         }
-        if state.live_bytes + len > self.options.capacity && state.live_entries > 0 {
+        if state.live_bytes + len > inner.options.capacity && state.live_entries > 0 {
+            drop(state);
+            if checkpoint {
+                Inner::checkpoint(inner);
+            }
             return Err(PushError::Full);
         }
-        let state = &mut *state;
-        let mut write_len = state.segments[&state.write_segment];
-        if write_len + len > self.options.segment_size && write_len > HEADER_LEN {
-            if self.options.fsync != Fsync::Never {
-                state.write_file.sync_data().map_err(storage)?;
+        let appended = {
+            let state = &mut *state;
+            state
+                .writer
+                .append(&record, inner.options.segment_size, &mut state.segments)
+        };
+        let write = match appended {
+            Ok(write) => write,
+            Err(e) => {
+                drop(state);
+                if checkpoint {
+                    Inner::checkpoint(inner);
+                }
+                return Err(storage(e));
             }
-            state.write_segment += 1;
-            state.write_file =
-                create_segment(&self.options.dir, state.write_segment).map_err(storage)?;
-            state.segments.insert(state.write_segment, HEADER_LEN);
-            write_len = HEADER_LEN;
-        }
-        state.write_file.write_all(record).map_err(storage)?;
-        state.segments.insert(state.write_segment, write_len + len);
+        };
         state.live_bytes += len;
-        state.live_items += items as u64;
+        state.live_items += entry.items as u64;
         state.live_entries += 1;
-        state.writes += 1;
-        Ok((state.writes, evicted))
+        drop(state);
+        if checkpoint {
+            Inner::checkpoint(inner);
+        }
+        inner.not_empty.notify_waiters();
+        Ok((write, evicted))
     }
 
     /// With `fsync: always`, waits until write number `write` is synced.
     /// The first waiter syncs for everyone written so far (group commit).
     async fn wait_durable(&self, write: u64) -> Result<(), PushError> {
-        if self.options.fsync != Fsync::Always {
+        if self.inner.options.fsync != Fsync::Always {
             return Ok(());
         }
         loop {
-            let synced = self.synced.notified();
+            let synced = self.inner.synced.notified();
             tokio::pin!(synced);
             synced.as_mut().enable();
-            let (file, target) = {
-                let mut state = self.lock();
-                if state.synced >= write {
+            let job = {
+                let mut state = self.inner.lock();
+                if state.writer.synced >= write {
                     return Ok(());
                 }
-                if state.syncing {
-                    (None, 0)
+                if state.writer.syncing {
+                    None
                 } else {
-                    state.syncing = true;
-                    (
-                        Some(state.write_file.try_clone().map_err(storage)?),
-                        state.writes,
-                    )
+                    let job = state.writer.sync_job().map_err(storage)?;
+                    state.writer.syncing = job.is_some();
+                    job
                 }
             };
-            let Some(file) = file else {
-                synced.await;
-                continue;
-            };
-            let result = tokio::task::spawn_blocking(move || file.sync_data()).await;
-            let mut state = self.lock();
-            state.syncing = false;
-            if matches!(result, Ok(Ok(()))) {
-                state.synced = state.synced.max(target);
-            }
-            drop(state);
-            self.synced.notify_waiters();
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(storage(e)),
-                Err(e) => return Err(PushError::Storage(e.to_string())),
+            match job {
+                None => synced.await,
+                Some(job) => self.inner.sync(job).await?,
             }
         }
     }
 
-    /// Syncs the active segment every `interval` while open (`fsync: interval`).
+    /// Syncs what was written every `interval` while open (`fsync: interval`).
     pub async fn run_syncer(&self, interval: Duration) {
         loop {
             tokio::time::sleep(interval).await;
-            let (file, target) = {
-                let state = self.lock();
+            let job = {
+                let mut state = self.inner.lock();
                 if state.closed {
                     return;
                 }
-                if state.synced >= state.writes {
+                if state.writer.syncing {
                     continue;
                 }
-                match state.write_file.try_clone() {
-                    Ok(file) => (file, state.writes),
-                    Err(_) => continue,
+                match state.writer.sync_job() {
+                    Ok(Some(job)) => {
+                        state.writer.syncing = true;
+                        job
+                    }
+                    _ => continue,
                 }
             };
-            if tokio::task::spawn_blocking(move || file.sync_data())
-                .await
-                .is_ok()
-            {
-                let mut state = self.lock();
-                state.synced = state.synced.max(target);
-            }
+            let _ = self.inner.sync(job).await;
         }
     }
 
@@ -389,27 +308,34 @@ impl<S> DiskQueue<S> {
     /// The next record if one comes before `deadline` (`None`: no deadline).
     pub async fn pop_until(&self, deadline: impl Into<Option<Instant>>) -> Option<Entry> {
         let deadline = deadline.into();
+        let inner = &self.inner;
         loop {
-            let arrived = self.not_empty.notified();
+            let arrived = inner.not_empty.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            {
-                let mut state = self.lock();
+            let checkpoint = {
+                let mut state = inner.lock();
                 if state.closed {
                     return None;
                 }
-                if let Some((entry, start, next, bytes)) = self.read_next(&mut state) {
+                let read =
+                    state.read_next(&inner.options.dir, &inner.counters, inner.options.max_age);
+                if let Some(read) = read {
                     state.in_flight.push_back(InFlight {
-                        start,
-                        next,
-                        bytes,
-                        items: entry.items as u64,
+                        start: read.start,
+                        next: read.next,
+                        bytes: read.bytes,
+                        items: read.entry.items as u64,
                         acked: false,
                     });
-                    return Some(entry);
+                    return Some(read.entry);
                 }
-                // Expired records read on the way are acknowledged already.
-                self.advance(&mut state);
+                // Expired and corrupt records read on the way are acknowledged already.
+                state.advance()
+            };
+            inner.not_full.notify_waiters();
+            if checkpoint {
+                Inner::checkpoint(inner);
             }
             match deadline {
                 Some(deadline) => {
@@ -422,230 +348,77 @@ impl<S> DiskQueue<S> {
         }
     }
 
-    /// Reads the record at the read position and moves past it: the entry,
-    /// where it starts and where the next begins. Skips (and counts) corrupt
-    /// and expired records.
-    fn read_next(&self, state: &mut State) -> Option<(Entry, Position, Position, u64)> {
-        loop {
-            let at = state.read;
-            let Some(&length) = state.segments.get(&at.segment) else {
-                // The segment is gone: step to the next one.
-                let next = state.segments.range(at.segment..).next().map(|(&s, _)| s)?;
-                state.read = Position {
-                    segment: next,
-                    offset: HEADER_LEN,
-                };
-                continue;
-            };
-            if at.offset >= length {
-                if at.segment >= state.write_segment {
-                    return None;
-                }
-                let next = state
-                    .segments
-                    .range(at.segment + 1..)
-                    .next()
-                    .map(|(&s, _)| s)?;
-                state.read = Position {
-                    segment: next,
-                    offset: HEADER_LEN,
-                };
-                continue;
-            }
-            let data = match self.read_bytes(state, at, length) {
-                Ok(data) => data,
-                Err(_) => {
-                    // Unreadable: count it and move to the next segment.
-                    self.counters.corrupt_records.add(1);
-                    state.read = Position {
-                        segment: at.segment,
-                        offset: length,
-                    };
-                    continue;
-                }
-            };
-            match format::read_record(&data) {
-                Found::Record(record, len) => {
-                    let next = Position {
-                        segment: at.segment,
-                        offset: at.offset + len,
-                    };
-                    state.read = next;
-                    let expired = self.options.max_age.is_some_and(|max| {
-                        now_ms().saturating_sub(record.enqueued_ms) > max.as_millis() as u64
-                    });
-                    if expired {
-                        self.counters.expired_items.add(record.items as u64);
-                        state.in_flight.push_back(InFlight {
-                            start: at,
-                            next,
-                            bytes: len,
-                            items: record.items as u64,
-                            acked: true,
-                        });
-                        continue;
-                    }
-                    let entry = Entry {
-                        data: record.payload.into(),
-                        items: record.items as usize,
-                        position: Some(at),
-                    };
-                    return Some((entry, at, next, len));
-                }
-                Found::Corrupt { .. } | Found::Torn => self.skip_corrupt(state, at, length),
-                Found::End => return None,
-            }
-        }
-    }
-
-    /// Counts a corrupt record and moves the reader to the next record magic
-    /// in the rest of the segment (or its end).
-    fn skip_corrupt(&self, state: &mut State, at: Position, length: u64) {
-        self.counters.corrupt_records.add(1);
-        let skip =
-            self.read_rest(state, at, length).ok().and_then(|rest| {
-                match format::read_record(&rest) {
-                    Found::Corrupt { skip } => skip,
-                    _ => None,
-                }
-            });
-        let next = Position {
-            segment: at.segment,
-            offset: skip.map_or(length, |s| at.offset + s),
-        };
-        state.read = next;
-        state.in_flight.push_back(InFlight {
-            start: at,
-            next,
-            bytes: 0,
-            items: 0,
-            acked: true,
-        });
-    }
-
-    fn read_rest(&self, state: &mut State, at: Position, length: u64) -> std::io::Result<Vec<u8>> {
-        let (_, file) = state.reader.as_ref().expect("opened by read_bytes");
-        let mut rest = vec![0u8; (length - at.offset) as usize];
-        file.read_exact_at(&mut rest, at.offset)?;
-        Ok(rest)
-    }
-
-    /// The bytes from `at` to the end of its record, or to the segment end
-    /// when the head can't be trusted.
-    fn read_bytes(&self, state: &mut State, at: Position, length: u64) -> std::io::Result<Vec<u8>> {
-        if state.reader.as_ref().is_none_or(|(s, _)| *s != at.segment) {
-            let file = File::open(segment_path(&self.options.dir, at.segment))?;
-            state.reader = Some((at.segment, file));
-        }
-        let (_, file) = state.reader.as_ref().expect("opened above");
-        let available = (length - at.offset) as usize;
-        let mut head = vec![0u8; RECORD_HEAD.min(available)];
-        file.read_exact_at(&mut head, at.offset)?;
-        let want = if head.len() == RECORD_HEAD && head[..4] == format::RECORD_MAGIC.to_le_bytes() {
-            let len = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes")) as usize;
-            (RECORD_HEAD + len).min(available)
-        } else {
-            available
-        };
-        let mut data = vec![0u8; want];
-        file.read_exact_at(&mut data, at.offset)?;
-        Ok(data)
-    }
-
     /// Marks delivered (or dropped) records, releases their space and moves
-    /// the checkpoint.
+    /// the checkpoint (persisted in the background).
     pub fn ack(&self, positions: &[Position]) {
-        let mut state = self.lock();
-        for position in positions {
-            if let Some(f) = state.in_flight.iter_mut().find(|f| f.start == *position) {
-                f.acked = true;
-            }
-        }
-        self.advance(&mut state);
-    }
-
-    fn advance(&self, state: &mut State) {
-        let mut moved = false;
-        while state.in_flight.front().is_some_and(|f| f.acked) {
-            let done = state.in_flight.pop_front().expect("checked");
-            state.acked = done.next;
-            state.live_bytes = state.live_bytes.saturating_sub(done.bytes);
-            state.live_items = state.live_items.saturating_sub(done.items);
-            if done.bytes > 0 {
-                state.live_entries = state.live_entries.saturating_sub(1);
-            }
-            moved = true;
-        }
-        if !moved {
-            return;
-        }
-        // The end of a finished segment is the start of the next.
-        while state.acked.segment < state.write_segment
-            && state.acked.offset
-                >= state
-                    .segments
-                    .get(&state.acked.segment)
-                    .copied()
-                    .unwrap_or(0)
-        {
-            match state.segments.range(state.acked.segment + 1..).next() {
-                Some((&next, _)) => {
-                    state.acked = Position {
-                        segment: next,
-                        offset: HEADER_LEN,
-                    }
-                }
-                None => break,
-            }
-        }
-        let finished: Vec<u64> = state
-            .segments
-            .range(..state.acked.segment)
-            .map(|(&s, _)| s)
-            .collect();
-        if !finished.is_empty() || state.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            // Persist the checkpoint before deleting what it has passed.
-            if self.write_checkpoint(state).is_ok() {
-                for segment in finished {
-                    state.segments.remove(&segment);
-                    let _ = fs::remove_file(segment_path(&self.options.dir, segment));
+        let checkpoint = {
+            let mut state = self.inner.lock();
+            for position in positions {
+                if let Some(f) = state.in_flight.iter_mut().find(|f| f.start == *position) {
+                    f.acked = true;
                 }
             }
+            state.advance()
+        };
+        self.inner.not_full.notify_waiters();
+        if checkpoint {
+            Inner::checkpoint(&self.inner);
         }
-        self.not_full.notify_waiters();
-    }
-
-    fn write_checkpoint(&self, state: &mut State) -> std::io::Result<()> {
-        if state.checkpointed == state.acked {
-            return Ok(());
-        }
-        checkpoint::write(&self.options.dir, state.acked)?;
-        state.checkpointed = state.acked;
-        state.last_checkpoint = Instant::now();
-        Ok(())
     }
 
     /// Stops handing out records; what remains stays on disk for the next start.
     pub fn close(&self) {
-        self.lock().closed = true;
-        self.not_empty.notify_waiters();
-        self.not_full.notify_waiters();
+        self.inner.lock().closed = true;
+        self.inner.not_empty.notify_waiters();
+        self.inner.not_full.notify_waiters();
     }
 
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.inner.lock().closed
     }
 
-    /// After the senders have stopped: persist the checkpoint and sync.
-    pub fn finish(&self) -> std::io::Result<()> {
-        let mut state = self.lock();
-        state.write_file.sync_data()?;
-        self.write_checkpoint(&mut state)
+    /// After the senders have stopped: sync what was written and persist
+    /// the checkpoint, off the runtime's threads.
+    pub async fn finish(&self) -> std::io::Result<()> {
+        self.settled().await;
+        let job = self.inner.lock().writer.sync_job()?;
+        if let Some(job) = job {
+            self.inner.lock().writer.syncing = true;
+            self.inner
+                .sync(job)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        let job = self.inner.lock().checkpoint_job(&self.inner.options.dir);
+        if let Some(job) = job {
+            let (job, result) = blocking(move || {
+                let result = job.run();
+                (job, result)
+            })
+            .await?;
+            self.inner.lock().checkpointed(&job, result.is_ok());
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Waits until no checkpoint job is out (tests that crash a queue use it
+    /// so that a job of the old instance does not race the new one).
+    pub async fn settled(&self) {
+        loop {
+            let done = self.inner.checkpointed.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if !self.inner.lock().checkpointing {
+                return;
+            }
+            done.await;
+        }
     }
 
     /// (entries, bytes, items) not yet delivered.
     pub fn usage(&self) -> (usize, usize, usize) {
-        let state = self.lock();
+        let state = self.inner.lock();
         (
             state.live_entries as usize,
             state.live_bytes as usize,
@@ -654,27 +427,75 @@ impl<S> DiskQueue<S> {
     }
 }
 
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a sync job on a blocking thread and records what it made durable.
+    async fn sync(&self, job: SyncJob) -> Result<(), PushError> {
+        let outcome = blocking(move || job.run()).await;
+        let mut state = self.lock();
+        state.writer.syncing = false;
+        let result = match outcome {
+            Ok(Ok(target)) => {
+                state.writer.settle(Ok(target));
+                Ok(())
+            }
+            Ok(Err((e, job))) => {
+                state.writer.settle(Err(job));
+                Err(storage(e))
+            }
+            Err(e) => Err(storage(e)),
+        };
+        drop(state);
+        self.synced.notify_waiters();
+        result
+    }
+
+    /// Persists the checkpoint on a blocking thread unless a job is out;
+    /// chains another when more was acknowledged meanwhile.
+    fn checkpoint(this: &Arc<Inner>) {
+        let Some(mut job) = this.lock().checkpoint_job(&this.options.dir) else {
+            return;
+        };
+        let inner = Arc::clone(this);
+        tokio::task::spawn_blocking(move || loop {
+            let ok = job.run().is_ok();
+            let next = {
+                let mut state = inner.lock();
+                let again = state.checkpointed(&job, ok);
+                again
+                    .then(|| state.checkpoint_job(&inner.options.dir))
+                    .flatten()
+            };
+            inner.checkpointed.notify_waiters();
+            match next {
+                Some(more) => job = more,
+                None => break,
+            }
+        });
+    }
+}
+
+/// Runs `work` on the runtime's blocking threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)
+}
+
 fn storage(e: std::io::Error) -> PushError {
     PushError::Storage(e.to_string())
 }
 
-fn create_segment(dir: &Path, segment: u64) -> std::io::Result<File> {
-    let path = segment_path(dir, segment);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)?;
-    file.write_all(&format::header())?;
-    file.sync_data()?;
-    File::open(dir)?.sync_all()?;
-    // Append mode from here on: every write goes to the end.
-    OpenOptions::new().append(true).open(&path)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::format::RECORD_HEAD;
     use super::*;
+    use std::fs;
 
     fn options(dir: &Path) -> DiskOptions {
         DiskOptions {
@@ -747,7 +568,10 @@ mod tests {
         assert_eq!(got[3].items, 4);
         let positions: Vec<Position> = got.iter().map(|e| e.position.unwrap()).collect();
         q.ack(&positions);
-        assert_eq!(q.usage(), (0, 0, 0));
+        assert_eq!(q.usage(), (0, 0, 0), "space is released at once");
+        // The checkpoint is persisted, then the segments it passed deleted,
+        // off the runtime's threads.
+        q.settled().await;
         assert_eq!(
             segment_files(dir.path()).len(),
             1,
@@ -768,7 +592,7 @@ mod tests {
             // Delivered the first 20; 20..30 were handed out but not delivered.
             let delivered: Vec<Position> = got[..20].iter().map(|e| e.position.unwrap()).collect();
             q.ack(&delivered);
-            q.finish().unwrap();
+            q.finish().await.unwrap();
             // Dropped without close: what kill -9 leaves.
         }
         let (q, _) = open(&opts);
@@ -929,7 +753,7 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         let state = q.lock();
-        assert_eq!(state.writes, 64);
-        assert!(state.synced >= 64);
+        assert_eq!(state.writer.writes, 64);
+        assert!(state.writer.synced >= 64);
     }
 }
