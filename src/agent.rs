@@ -6,16 +6,15 @@ use crate::admin::{self, server::AdminState};
 use crate::components::Config;
 use crate::config::ComponentId;
 use crate::connectors::{Connector, Derived};
-use crate::exporters::delivery::{Exporter, IntoSenders, SenderSetup, SpawnError};
+use crate::exporters::delivery::{self, Exporter, IntoSenders, SenderSetup, SpawnError};
 use crate::exporters::sender::{DropReason, SenderMetrics};
 use crate::metrics::Registry;
 use crate::pipeline::memory_limiter::MemoryLimiter;
 use crate::pipeline::{Fanout, Pipeline, QueueHandle, Valid};
 use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
-use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
 use crate::queue::PushError;
-use crate::queue::{DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
+use crate::queue::{FsyncPolicy, Queue};
 use crate::receivers::{BindError, FanoutSet};
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
@@ -275,25 +274,14 @@ impl Agent {
         let delivery = exporter.delivery();
         let q = &delivery.sending_queue;
         let name = id.to_string();
-        let signal = S::KIND.as_str();
         let sender_metrics = SenderMetrics::new::<S>(&self.metrics, &name);
-        let queue = Arc::new(self.open_queue::<S>(&name, q, &sender_metrics)?);
-        let labels = [("exporter", name.as_str()), ("signal", signal)];
-        let gauge_queue = Arc::clone(&queue);
-        self.metrics
-            .gauge("otelcol_exporter_queue_size", &labels, move || {
-                gauge_queue.usage().0 as u64
-            });
-        let gauge_queue = Arc::clone(&queue);
-        self.metrics
-            .gauge("ignis_exporter_queue_bytes", &labels, move || {
-                gauge_queue.usage().1 as u64
-            });
-        let capacity = q.max_size.0;
-        self.metrics
-            .gauge("ignis_exporter_queue_capacity_bytes", &labels, move || {
-                capacity
-            });
+        let queue = delivery::open_queue::<S>(&name, q, &self.metrics, &sender_metrics).map_err(
+            |(dir, source)| StartError::DiskQueue {
+                exporter: name.clone(),
+                dir,
+                source,
+            },
+        )?;
         let setup = SenderSetup {
             name: &name,
             queue: &queue,
@@ -316,11 +304,12 @@ impl Agent {
             if q.fsync == FsyncPolicy::Interval {
                 let syncing = Arc::clone(&queue);
                 let interval = q.fsync_interval.0;
-                tokio::spawn(async move {
+                // Ends when the queue closes (or with the background tasks).
+                self.background.push(tokio::spawn(async move {
                     if let Queue::Disk(disk) = &*syncing {
                         disk.run_syncer(interval).await;
                     }
-                });
+                }));
             }
             let finishing = Arc::clone(&queue);
             let exporter = name.clone();
@@ -337,57 +326,6 @@ impl Agent {
             }));
         }
         Ok((queue, sender_metrics))
-    }
-
-    fn open_queue<S: Signal>(
-        &self,
-        exporter: &str,
-        q: &QueueConfig,
-        metrics: &SenderMetrics,
-    ) -> Result<Queue<S>, StartError> {
-        match q.storage.unwrap_or_default() {
-            Storage::Memory => Ok(Queue::Memory(MemoryQueue::new(
-                q.max_size.0 as usize,
-                q.when_full,
-                q.block_timeout.0,
-            ))),
-            Storage::Disk => {
-                let base = q
-                    .directory
-                    .clone()
-                    .expect("validated: disk has a directory");
-                let dir = base.join(exporter.replace('/', "_")).join(S::KIND.as_str());
-                let labels = [("exporter", exporter), ("signal", S::KIND.as_str())];
-                let counters = DiskCounters {
-                    corrupt_records: self.metrics.counter("ignis_queue_corrupt_records", &labels),
-                    expired_items: metrics.dropped(DropReason::Expired).clone(),
-                };
-                let options = DiskOptions {
-                    dir: dir.clone(),
-                    capacity: q.max_size.0,
-                    segment_size: q.segment_size.0,
-                    when_full: q.when_full,
-                    block_timeout: q.block_timeout.0,
-                    fsync: match q.fsync {
-                        FsyncPolicy::Always => Fsync::Always,
-                        FsyncPolicy::Interval => Fsync::Interval(q.fsync_interval.0),
-                        FsyncPolicy::Never => Fsync::Never,
-                    },
-                    max_age: (!q.max_age.0.is_zero()).then_some(q.max_age.0),
-                };
-                let queue =
-                    DiskQueue::open(options, counters).map_err(|source| StartError::DiskQueue {
-                        exporter: exporter.to_owned(),
-                        dir: dir.clone(),
-                        source,
-                    })?;
-                let (entries, bytes, _) = queue.usage();
-                if entries > 0 {
-                    tracing::info!(%exporter, signal = S::KIND.as_str(), entries, bytes, "disk queue holds data from before; delivering it");
-                }
-                Ok(Queue::Disk(Box::new(queue)))
-            }
-        }
     }
 
     /// Stops accepting, then delivers what is queued within the grace period.

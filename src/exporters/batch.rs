@@ -2,8 +2,7 @@
 //! dropped here.
 
 use super::Batch;
-use crate::config::units::ByteSize;
-use crate::config::units::Dur;
+use crate::config::units::{ByteSize, Dur};
 use crate::signal::Signal;
 use prost::Message;
 use serde::Deserialize;

@@ -7,12 +7,14 @@ use super::grpc::GrpcSetupError;
 use super::http::HttpSetupError;
 use super::ledger::{Ledger, Ledgers};
 use super::retry::RetryConfig;
-use super::sender::{Sender, SenderMetrics};
+use super::sender::{DropReason, Sender, SenderMetrics};
 use super::Transport;
 use crate::config::component::Invalid;
 use crate::metrics::Registry;
-use crate::queue::{Queue, QueueConfig, Storage};
+use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
+use crate::queue::{DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
 use crate::signal::{Logs, Metrics, Signal, Traces};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -203,4 +205,67 @@ impl IntoSenders for Logs {
     fn senders(setup: SenderSetup<'_, Self>) -> Senders<'_> {
         Senders::Logs(setup)
     }
+}
+
+/// Opens an exporter's queue of signal `S` as its settings say, with its
+/// gauges; a disk queue recovers what a previous run left (blocking, before
+/// the senders start). On failure: the directory and why.
+pub fn open_queue<S: Signal>(
+    exporter: &str,
+    q: &QueueConfig,
+    registry: &Registry,
+    metrics: &SenderMetrics,
+) -> Result<Arc<Queue<S>>, (PathBuf, std::io::Error)> {
+    let signal = S::KIND.as_str();
+    let labels = [("exporter", exporter), ("signal", signal)];
+    let queue = Arc::new(match q.storage.unwrap_or_default() {
+        Storage::Memory => Queue::Memory(MemoryQueue::new(
+            q.max_size.0 as usize,
+            q.when_full,
+            q.block_timeout.0,
+        )),
+        Storage::Disk => {
+            let base = q
+                .directory
+                .clone()
+                .expect("checked: a disk queue has a directory");
+            let dir = base.join(exporter.replace('/', "_")).join(signal);
+            let counters = DiskCounters {
+                corrupt_records: registry.counter("ignis_queue_corrupt_records", &labels),
+                expired_items: metrics.dropped(DropReason::Expired).clone(),
+            };
+            let options = DiskOptions {
+                dir: dir.clone(),
+                capacity: q.max_size.0,
+                segment_size: q.segment_size.0,
+                when_full: q.when_full,
+                block_timeout: q.block_timeout.0,
+                fsync: match q.fsync {
+                    FsyncPolicy::Always => Fsync::Always,
+                    FsyncPolicy::Interval => Fsync::Interval(q.fsync_interval.0),
+                    FsyncPolicy::Never => Fsync::Never,
+                },
+                max_age: (!q.max_age.0.is_zero()).then_some(q.max_age.0),
+            };
+            let queue = DiskQueue::open(options, counters).map_err(|e| (dir, e))?;
+            let (entries, bytes, _) = queue.usage();
+            if entries > 0 {
+                tracing::info!(%exporter, signal, entries, bytes, "disk queue holds data from before; delivering it");
+            }
+            Queue::Disk(Box::new(queue))
+        }
+    });
+    let gauge = Arc::clone(&queue);
+    registry.gauge("otelcol_exporter_queue_size", &labels, move || {
+        gauge.usage().0 as u64
+    });
+    let gauge = Arc::clone(&queue);
+    registry.gauge("ignis_exporter_queue_bytes", &labels, move || {
+        gauge.usage().1 as u64
+    });
+    let capacity = q.max_size.0;
+    registry.gauge("ignis_exporter_queue_capacity_bytes", &labels, move || {
+        capacity
+    });
+    Ok(queue)
 }

@@ -1,8 +1,9 @@
 //! What differs between traces, metrics and logs, behind one trait, so that
 //! receivers, queues, batching and senders are written once.
 //!
-//! All three requests share a shape: resources → scopes → items. Batching
-//! merges and splits along it (`exporters/batch.rs`).
+//! All three requests share a shape: resources → scopes → items. A batch is
+//! requests concatenated (protobuf reads them as one); one over the limits
+//! is split along that shape (`exporters/batch.rs`).
 
 pub mod fields;
 pub mod retain;
