@@ -142,11 +142,20 @@ impl GrpcTransport {
     }
 }
 
+/// The server's RetryInfo, wherever it put it: inside the status details
+/// or as a trailer entry of its own.
+fn retry_delay(status: &Status) -> Option<Duration> {
+    rpc::retry_delay(status.details()).or_else(|| {
+        let entry = status.metadata().get_bin(rpc::RETRY_INFO_KEY)?;
+        rpc::retry_info_delay(&entry.to_bytes().ok()?)
+    })
+}
+
 /// Classifies a gRPC error exactly as the OTLP specification says.
 pub fn classify(status: &Status) -> Outcome {
     let message: String = status.message().chars().take(512).collect();
     let reason = format!("{:?}: {message}", status.code());
-    let delay = rpc::retry_delay(status.details());
+    let delay = retry_delay(status);
     match status.code() {
         Code::Unavailable
         | Code::Cancelled
@@ -205,6 +214,19 @@ mod tests {
             classify(&status),
             Outcome::Retry {
                 after: Some(Duration::from_secs(3)),
+                reason: "ResourceExhausted: slow down".into()
+            }
+        );
+        // The other convention: a bare RetryInfo in its own trailer entry.
+        let mut status = Status::resource_exhausted("slow down");
+        status.metadata_mut().insert_bin(
+            rpc::RETRY_INFO_KEY,
+            tonic::metadata::MetadataValue::from_bytes(&rpc::retry_info(Duration::from_secs(2))),
+        );
+        assert_eq!(
+            classify(&status),
+            Outcome::Retry {
+                after: Some(Duration::from_secs(2)),
                 reason: "ResourceExhausted: slow down".into()
             }
         );

@@ -68,7 +68,8 @@ pub fn status_with_retry_info(code: i32, message: &str, delay: Duration) -> Vec<
     .encode_to_vec()
 }
 
-/// The RetryInfo delay inside an encoded `google.rpc.Status`, if there is one.
+/// The RetryInfo delay inside an encoded `google.rpc.Status`, if there is
+/// one (`grpc-status-details-bin`: Go's status package, the Collector).
 pub fn retry_delay(status_details: &[u8]) -> Option<Duration> {
     use prost::Message;
     let status = Status::decode(status_details).ok()?;
@@ -76,11 +77,22 @@ pub fn retry_delay(status_details: &[u8]) -> Option<Duration> {
         .details
         .iter()
         .find(|d| d.type_url.ends_with("google.rpc.RetryInfo"))?;
-    let delay = RetryInfo::decode(any.value.as_slice()).ok()?.retry_delay?;
+    retry_info_delay(&any.value)
+}
+
+/// The delay of an encoded `google.rpc.RetryInfo` (as the
+/// `google.rpc.retryinfo-bin` trailer carries it: the OpenTelemetry Python
+/// exporter, Google's client libraries).
+pub fn retry_info_delay(retry_info: &[u8]) -> Option<Duration> {
+    use prost::Message;
+    let delay = RetryInfo::decode(retry_info).ok()?.retry_delay?;
     let secs = u64::try_from(delay.seconds).ok()?;
     let nanos = u32::try_from(delay.nanos).ok()?.min(999_999_999);
     Some(Duration::new(secs, nanos))
 }
+
+/// The trailer entry that carries a bare `google.rpc.RetryInfo`.
+pub const RETRY_INFO_KEY: &str = "google.rpc.retryinfo-bin";
 
 #[cfg(test)]
 mod tests {

@@ -99,7 +99,7 @@ impl Refusal {
         let details = rpc::status_with_retry_info(code as i32, &message, delay);
         let mut status = tonic::Status::with_details(code, message, details.into());
         status.metadata_mut().insert_bin(
-            "google.rpc.retryinfo-bin",
+            rpc::RETRY_INFO_KEY,
             MetadataValue::from_bytes(&rpc::retry_info(delay)),
         );
         status
@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(rpc::retry_delay(status.details()), Some(RETRY_DELAY));
         let entry = status
             .metadata()
-            .get_bin("google.rpc.retryinfo-bin")
+            .get_bin(rpc::RETRY_INFO_KEY)
             .expect("the trailer entry Python and Google clients read")
             .to_bytes()
             .unwrap();
@@ -139,10 +139,7 @@ mod tests {
             assert!(refusal.retry_after().is_none());
             let status = refusal.into_grpc();
             assert_ne!(status.code(), Code::Unavailable);
-            assert!(status
-                .metadata()
-                .get_bin("google.rpc.retryinfo-bin")
-                .is_none());
+            assert!(status.metadata().get_bin(rpc::RETRY_INFO_KEY).is_none());
         }
     }
 }

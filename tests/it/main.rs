@@ -12,6 +12,7 @@ mod delivery;
 mod disk_queue_model;
 mod filter_and_sampling;
 mod ignis;
+mod interop;
 mod overload;
 mod processors;
 mod redaction;

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod process;
+pub mod python;
 pub mod sdk;
 pub mod sink;
 

@@ -1,0 +1,120 @@
+"""Sends telemetry with the official OpenTelemetry Python SDK and its OTLP
+exporters, for tests/it/interop.rs.
+
+    client.py --endpoint URL --protocol grpc|http --compression gzip|none
+              --signal traces|logs --count N [--timeout S]
+
+Prints one JSON line per export: {"result": "SUCCESS" | "FAILURE", "items": N}.
+Exits 0 when every export succeeded.
+"""
+
+import argparse
+import json
+import logging
+import sys
+
+from opentelemetry.sdk.resources import Resource
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--compression", choices=["gzip", "none"], default="none")
+    parser.add_argument("--signal", choices=["traces", "logs"], default="traces")
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=10)
+    args = parser.parse_args()
+    resource = Resource.create({"service.name": "interop-python"})
+    ok = send_traces(args, resource) if args.signal == "traces" else send_logs(args, resource)
+    sys.exit(0 if ok else 1)
+
+
+def compression(args):
+    if args.protocol == "grpc":
+        from grpc import Compression
+
+        return Compression.Gzip if args.compression == "gzip" else Compression.NoCompression
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    return Compression.Gzip if args.compression == "gzip" else Compression.NoCompression
+
+
+def send_traces(args, resource):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SimpleSpanProcessor
+
+    if args.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=args.endpoint, insecure=True, compression=compression(args), timeout=args.timeout)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=args.endpoint + "/v1/traces", compression=compression(args), timeout=args.timeout)
+    results = []
+
+    class Recording(SpanExporter):
+        def export(self, spans):
+            result = exporter.export(spans)
+            results.append(result.name)
+            print(json.dumps({"result": result.name, "items": len(spans)}), flush=True)
+            return result
+
+        def shutdown(self):
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis=30000):
+            return True
+
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(Recording()))
+    tracer = provider.get_tracer("interop")
+    for n in range(args.count):
+        with tracer.start_as_current_span(f"span {n}") as span:
+            span.set_attribute("n", n)
+    provider.shutdown()
+    return all(r == "SUCCESS" for r in results) and len(results) == args.count
+
+
+def send_logs(args, resource):
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import LogExporter, SimpleLogRecordProcessor
+
+    if args.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        exporter = OTLPLogExporter(endpoint=args.endpoint, insecure=True, compression=compression(args), timeout=args.timeout)
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        exporter = OTLPLogExporter(endpoint=args.endpoint + "/v1/logs", compression=compression(args), timeout=args.timeout)
+    results = []
+
+    class Recording(LogExporter):
+        def export(self, batch):
+            result = exporter.export(batch)
+            results.append(result.name)
+            print(json.dumps({"result": result.name, "items": len(batch)}), flush=True)
+            return result
+
+        def shutdown(self):
+            exporter.shutdown()
+
+        def force_flush(self, timeout_millis=30000):
+            return True
+
+    provider = LoggerProvider(resource=resource)
+    provider.add_log_record_processor(SimpleLogRecordProcessor(Recording()))
+    logger = logging.getLogger("interop")
+    logger.propagate = False
+    logger.addHandler(LoggingHandler(logger_provider=provider))
+    logger.setLevel(logging.INFO)
+    for n in range(args.count):
+        logger.info("log line %d", n)
+    provider.shutdown()
+    return all(r == "SUCCESS" for r in results) and len(results) == args.count
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+//! The agent against peers we did not write: a destination built on
+//! Python's grpcio and http.server with the official opentelemetry-proto and
+//! googleapis-common-protos messages, and the official OpenTelemetry Python
+//! SDK as a client (`common/python.rs`, `interop/`).
+
+use crate::common;
+use common::client::{grpc_export, spans};
+use common::python::{sdk_client, Destination};
+use common::{addr, agent_yaml, fast_delivery, start_agent, wait_until};
+use ignis_agent::signal::Traces;
+use prost::Message;
+use std::time::Duration;
+
+/// Sends 10 spans through an agent whose exporter (`kind`) points at
+/// `destination`; returns the agent.
+async fn through_agent(kind: &str, destination: &Destination) -> ignis_agent::agent::Agent {
+    let endpoint = format!("http://127.0.0.1:{}", destination.port);
+    let agent = start_agent(&agent_yaml(
+        kind,
+        &format!("    endpoint: {endpoint}\n{}", fast_delivery()),
+    ))
+    .await;
+    grpc_export::<Traces>(
+        addr(&agent, "otlp/grpc"),
+        spans(0, 10).encode_to_vec().into(),
+        None,
+    )
+    .await
+    .expect("the agent takes the spans");
+    agent
+}
+
+/// The destination's first answer holds a retry hint of `hint` seconds: the
+/// agent waits that long (not its own 50 ms backoff), then delivers.
+async fn follows_hint(kind: &str, protocol: &str, answers: &str, hint: f64) {
+    let destination = Destination::start(protocol, answers);
+    let agent = through_agent(kind, &destination).await;
+    assert!(
+        wait_until(Duration::from_secs(15), || destination.accepted() == 10).await,
+        "{answers}: delivered after the hint: {:?}",
+        destination.answered()
+    );
+    let answered = destination.answered();
+    let waited = answered[1].at - answered[0].at;
+    assert!(
+        waited >= hint * 0.9,
+        "{answers}: retried after {waited:.2}s, before the server's {hint}s hint"
+    );
+    assert_eq!(
+        agent.metrics.total("ignis_exporter_dropped_items", &[]),
+        0,
+        "{answers}: nothing dropped"
+    );
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_info_is_followed_in_both_conventions() {
+    // grpc-status-details-bin is what Go's status package (and the
+    // Collector) send; google.rpc.retryinfo-bin what the OpenTelemetry
+    // Python SDK and Google's client libraries read and send.
+    tokio::join!(
+        follows_hint("otlp_grpc", "grpc", "unavailable-details:2,ok", 2.0),
+        follows_hint("otlp_grpc", "grpc", "unavailable-trailer:2,ok", 2.0),
+        follows_hint("otlp_grpc", "grpc", "exhausted-details:2,ok", 2.0),
+        follows_hint("otlp_grpc", "grpc", "exhausted-trailer:2,ok", 2.0),
+        follows_hint("otlp_http", "http", "http:503:2,ok", 2.0),
+        follows_hint("otlp_http", "http", "http:429:2,ok", 2.0),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn final_answers_drop_and_count_and_partial_success_is_counted() {
+    let exhausted = Destination::start("grpc", "exhausted");
+    let bad_request = Destination::start("http", "http:400");
+    let partial = Destination::start("grpc", "partial:3");
+    let too_large = Destination::start("http", "http:413,ok");
+    let (a, b, c, d) = tokio::join!(
+        through_agent("otlp_grpc", &exhausted),
+        through_agent("otlp_http", &bad_request),
+        through_agent("otlp_grpc", &partial),
+        through_agent("otlp_http", &too_large),
+    );
+    let permanent = |agent: &ignis_agent::agent::Agent| {
+        agent.metrics.total(
+            "ignis_exporter_dropped_items",
+            &[("reason", "permanent_error")],
+        )
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || permanent(&a) == 10
+            && permanent(&b) == 10)
+        .await,
+        "RESOURCE_EXHAUSTED without a hint and 400 are final: {} and {} dropped",
+        permanent(&a),
+        permanent(&b)
+    );
+    assert_eq!(exhausted.answered().len(), 1, "not retried");
+    assert_eq!(bad_request.answered().len(), 1, "not retried");
+    assert!(
+        wait_until(Duration::from_secs(10), || c
+            .metrics
+            .total("ignis_exporter_partial_success_rejected_items", &[])
+            == 3)
+        .await,
+        "the server's partial_success rejections are counted"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || too_large.accepted() == 10).await,
+        "a 413 splits the batch and delivers all of it: {:?}",
+        too_large.answered()
+    );
+    assert!(too_large.answered().len() >= 3, "split in parts");
+    for agent in [a, b, c, d] {
+        agent.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_delivers_through_the_agent() {
+    let destination = Destination::start("grpc", "ok");
+    let endpoint = format!("http://127.0.0.1:{}", destination.port);
+    let agent = start_agent(&agent_yaml(
+        "otlp_grpc",
+        &format!("    endpoint: {endpoint}\n{}", fast_delivery()),
+    ))
+    .await;
+    let grpc = format!("http://{}", addr(&agent, "otlp/grpc"));
+    let http = format!("http://{}", addr(&agent, "otlp/http"));
+    let mut expected = 0;
+    for (endpoint, protocol) in [(&grpc, "grpc"), (&http, "http")] {
+        for compression in ["gzip", "none"] {
+            for signal in ["traces", "logs"] {
+                let endpoint = endpoint.clone();
+                let run = tokio::task::spawn_blocking(move || {
+                    sdk_client(&endpoint, protocol, compression, signal, 5)
+                })
+                .await
+                .unwrap();
+                assert!(
+                    run.succeeded && run.results.len() == 5,
+                    "python {protocol} {compression} {signal}: {:?}\n{}",
+                    run.results,
+                    run.stderr
+                );
+                expected += 5;
+            }
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || destination.accepted()
+            == expected)
+        .await,
+        "all {expected} items reach the grpcio destination: {}",
+        destination.accepted()
+    );
+    let signals: std::collections::BTreeSet<String> = destination
+        .answered()
+        .into_iter()
+        .map(|a| a.signal)
+        .collect();
+    assert_eq!(signals, ["logs", "traces"].map(String::from).into());
+    agent.shutdown().await;
+}
