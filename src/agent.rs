@@ -14,7 +14,7 @@ use crate::pipeline::{Fanout, Pipeline, QueueHandle, Valid};
 use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
 use crate::queue::PushError;
-use crate::queue::{FsyncPolicy, Queue};
+use crate::queue::{AnyQueue, FsyncPolicy, Queue};
 use crate::receivers::{BindError, FanoutSet};
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::collections::BTreeMap;
@@ -61,7 +61,9 @@ pub struct Agent {
     pub listening: BTreeMap<String, SocketAddr>,
     stop_receivers: watch::Sender<bool>,
     receivers: Vec<JoinHandle<()>>,
-    closers: Vec<Box<dyn Fn() + Send + Sync>>,
+    /// Every exporter queue, by `exporter/signal`: closed at shutdown, and
+    /// what they still hold then is reported.
+    queues: Vec<(String, Arc<dyn AnyQueue>)>,
     /// Tasks that live as long as the agent (memory sampling, syncing).
     background: Vec<JoinHandle<()>>,
     /// Connectors' emitters, flushed once more at shutdown.
@@ -79,6 +81,10 @@ pub struct Agent {
 pub struct ShutdownReport {
     /// Whether every queue drained within the grace period.
     pub drained: bool,
+    /// Items kept in disk queues for the next start.
+    pub left_on_disk: u64,
+    /// Items in memory queues given up at the end of the grace period.
+    pub dropped: u64,
 }
 
 /// The exporter queues of one signal, by exporter id.
@@ -94,7 +100,7 @@ impl Agent {
             listening: BTreeMap::new(),
             stop_receivers,
             receivers: Vec::new(),
-            closers: Vec::new(),
+            queues: Vec::new(),
             background: Vec::new(),
             emitters: Vec::new(),
             finishers: Vec::new(),
@@ -298,8 +304,10 @@ impl Agent {
                 source,
             })?;
         self.senders.extend(handles);
-        let closing = Arc::clone(&queue);
-        self.closers.push(Box::new(move || closing.close()));
+        self.queues.push((
+            format!("{name}/{}", S::KIND.as_str()),
+            Arc::clone(&queue) as Arc<dyn AnyQueue>,
+        ));
         if queue.is_durable() {
             if q.fsync == FsyncPolicy::Interval {
                 let syncing = Arc::clone(&queue);
@@ -342,13 +350,16 @@ impl Agent {
         for emitter in &self.emitters {
             emitter.emit().await;
         }
-        for close in &self.closers {
-            close();
+        for (_, queue) in &self.queues {
+            queue.close();
         }
         let mut senders = self.senders;
+        // A sender is forgotten once it ended: a finished JoinHandle must
+        // not be awaited again after the deadline.
         let drained = tokio::time::timeout_at(deadline, async {
-            for sender in &mut senders {
+            while let Some(sender) = senders.last_mut() {
                 let _ = sender.await;
+                senders.pop();
             }
         })
         .await
@@ -360,6 +371,17 @@ impl Agent {
                 let _ = sender.await;
             }
         }
+        let mut left_on_disk = 0;
+        for (queue_name, queue) in &self.queues {
+            let (entries, bytes, items) = queue.usage();
+            if queue.is_durable() && items > 0 {
+                tracing::info!(queue = %queue_name, entries, bytes, items, "left in the disk queue; delivered after the next start");
+                left_on_disk += items as u64;
+            }
+        }
+        let dropped = self
+            .metrics
+            .total("ignis_exporter_dropped_items", &[("reason", "shutdown")]);
         for finish in &self.finishers {
             finish().await;
         }
@@ -372,7 +394,11 @@ impl Agent {
         for task in self.background {
             let _ = task.await;
         }
-        ShutdownReport { drained }
+        ShutdownReport {
+            drained,
+            left_on_disk,
+            dropped,
+        }
     }
 }
 

@@ -135,7 +135,12 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         }
         tracing::info!(grace_period = ?config.service.grace_period.0, "shutting down: draining queues");
         let report = agent.shutdown().await;
-        tracing::info!(drained = report.drained, "stopped");
+        tracing::info!(
+            drained = report.drained,
+            left_on_disk = report.left_on_disk,
+            dropped = report.dropped,
+            "stopped"
+        );
         Ok(())
     })
 }

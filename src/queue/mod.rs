@@ -153,3 +153,23 @@ impl<S> Queue<S> {
         }
     }
 }
+
+/// A queue of any signal, for what treats them all alike (shutdown).
+pub trait AnyQueue: Send + Sync {
+    fn close(&self);
+    fn is_durable(&self) -> bool;
+    /// (entries, bytes, items) held.
+    fn usage(&self) -> (usize, usize, usize);
+}
+
+impl<S: Send + Sync> AnyQueue for Queue<S> {
+    fn close(&self) {
+        Queue::close(self)
+    }
+    fn is_durable(&self) -> bool {
+        Queue::is_durable(self)
+    }
+    fn usage(&self) -> (usize, usize, usize) {
+        Queue::usage(self)
+    }
+}

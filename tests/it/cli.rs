@@ -5,7 +5,8 @@ use crate::common;
 use bytes::Bytes;
 use common::client::{grpc_export, span_numbers, spans};
 use common::process::{
-    spawn_agent, spawn_agent_on_one_cpu, spawn_agent_watching, terminate, write_config, BIN,
+    spawn_agent, spawn_agent_logging, spawn_agent_on_one_cpu, spawn_agent_watching, terminate,
+    write_config, BIN,
 };
 use common::sink::{Reply, Sink};
 use common::wait_until;
@@ -127,6 +128,57 @@ async fn sigterm_delivers_what_is_queued_and_exits_zero() {
     assert_eq!(
         span_numbers(&sink.state.requests::<Traces>()),
         (0..50).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_destination_down_exits_zero_and_says_what_stayed() {
+    // Nothing listens on the destination port; one exporter queues on
+    // disk, one in memory. The grace period runs out with both holding data.
+    let dir = tempfile::tempdir().unwrap();
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = down.local_addr().unwrap().port();
+    drop(down);
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
+exporters:
+  otlp_grpc/disk:
+    endpoint: http://127.0.0.1:{port}
+    sending_queue: {{ storage: disk, directory: "{}" }}
+    retry_on_failure: {{ initial_interval: 50ms, max_elapsed_time: 0 }}
+  otlp_grpc/memory:
+    endpoint: http://127.0.0.1:{port}
+    retry_on_failure: {{ initial_interval: 50ms, max_elapsed_time: 0 }}
+  # Its senders end at once: the others' are still retrying at the deadline.
+  debug:
+service:
+  grace_period: 1s
+  admin: {{ endpoint: "" }}
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [debug, otlp_grpc/disk, otlp_grpc/memory] }}
+  telemetry: {{ logs: {{ level: info, format: json }} }}
+"#,
+            dir.path().join("queue").display()
+        ),
+    );
+    let (child, grpc, log) = spawn_agent_logging(&config);
+    grpc_export::<Traces>(grpc, Bytes::from(spans(0, 10).encode_to_vec()), None)
+        .await
+        .expect("acknowledged");
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
+    let log = log.lock().unwrap().join("\n");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains("left in the disk queue") && log.contains(r#""items":10"#),
+        "says what the disk queue kept: {log}"
+    );
+    assert!(
+        log.contains(r#""left_on_disk":10"#) && log.contains(r#""dropped":10"#),
+        "the last line counts what stayed and what was dropped: {log}"
     );
 }
 

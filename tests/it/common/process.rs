@@ -47,9 +47,33 @@ pub fn spawn_agent_on_one_cpu(
     Some(spawn_agent_watching_in(command, config))
 }
 
+/// As `spawn_agent`, also keeping every line the agent logs.
+pub fn spawn_agent_logging(
+    config: &std::path::Path,
+) -> (
+    Child,
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (child, addresses) = spawn_agent_in(Command::new(BIN), config, Some(log.clone()));
+    let addr = addresses
+        .recv_timeout(Duration::from_secs(10))
+        .expect("agent logs its address");
+    (child, addr, log)
+}
+
 fn spawn_agent_watching_in(
+    command: Command,
+    config: &std::path::Path,
+) -> (Child, std::sync::mpsc::Receiver<SocketAddr>) {
+    spawn_agent_in(command, config, None)
+}
+
+fn spawn_agent_in(
     mut command: Command,
     config: &std::path::Path,
+    log: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 ) -> (Child, std::sync::mpsc::Receiver<SocketAddr>) {
     let mut child = command
         .arg("--config")
@@ -62,6 +86,9 @@ fn spawn_agent_watching_in(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(log) = &log {
+                log.lock().unwrap().push(line.clone());
+            }
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if v["receiver"] == "otlp/grpc" {
                     let _ = tx.send(
