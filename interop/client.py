@@ -2,7 +2,7 @@
 exporters, for tests/it/interop.rs.
 
     client.py --endpoint URL --protocol grpc|http --compression gzip|none
-              --signal traces|logs --count N [--timeout S]
+              --signal traces|logs|bomb --count N [--timeout S]
 
 Prints one JSON line per export: {"result": "SUCCESS" | "FAILURE", "items": N}.
 Exits 0 when every export succeeded.
@@ -16,15 +16,31 @@ import sys
 from opentelemetry.sdk.resources import Resource
 
 
+def bomb(args):
+    """One Export call whose gzip body inflates to --count MiB of zeros;
+    prints the status code it got."""
+    import grpc
+
+    channel = grpc.insecure_channel(args.endpoint.removeprefix("http://"), options=[("grpc.max_send_message_length", -1)])
+    export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+    try:
+        export(b"\0" * (args.count << 20), compression=grpc.Compression.Gzip, timeout=args.timeout)
+        print(json.dumps({"result": "OK"}), flush=True)
+    except grpc.RpcError as e:
+        print(json.dumps({"result": e.code().name, "message": e.details()}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
     parser.add_argument("--compression", choices=["gzip", "none"], default="none")
-    parser.add_argument("--signal", choices=["traces", "logs"], default="traces")
+    parser.add_argument("--signal", choices=["traces", "logs", "bomb"], default="traces")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=10)
     args = parser.parse_args()
+    if args.signal == "bomb":
+        return bomb(args)
     resource = Resource.create({"service.name": "interop-python"})
     ok = send_traces(args, resource) if args.signal == "traces" else send_logs(args, resource)
     sys.exit(0 if ok else 1)

@@ -69,6 +69,21 @@ async fn grpc_refusals_have_the_right_codes() {
         "oversize after decompression"
     );
 
+    // Bombs: 64 MiB of zeros compress to a few tens of KiB. tonic inflates
+    // no more than the limit and answers RESOURCE_EXHAUSTED (final for
+    // OTLP clients, so not resent), not a reset stream (which clients see
+    // as UNAVAILABLE and retry).
+    let zeros = Bytes::from(vec![0u8; 64 << 20]);
+    for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Zstd] {
+        let bomb = grpc_export::<Traces>(grpc, zeros.clone(), Some(encoding)).await;
+        let status = bomb.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::ResourceExhausted,
+            "{encoding:?} bomb: {status:?}"
+        );
+    }
+
     // No pipeline takes metrics from this receiver.
     let metrics = grpc_export::<Metrics>(grpc, Bytes::new(), None).await;
     assert_eq!(metrics.unwrap_err().code(), Code::Unimplemented);

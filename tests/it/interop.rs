@@ -162,3 +162,17 @@ async fn the_python_sdk_delivers_through_the_agent() {
     assert_eq!(signals, ["logs", "traces"].map(String::from).into());
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_bomb_from_grpcio_is_refused_as_final() {
+    let destination = Destination::start("grpc", "ok");
+    let agent = through_agent("otlp_grpc", &destination).await;
+    let grpc = format!("http://{}", addr(&agent, "otlp/grpc"));
+    // 256 MiB of zeros, about 256 KiB gzipped: the 4 MiB limit is checked
+    // while inflating; RESOURCE_EXHAUSTED tells grpcio clients not to resend.
+    let run = tokio::task::spawn_blocking(move || sdk_client(&grpc, "grpc", "gzip", "bomb", 256))
+        .await
+        .unwrap();
+    assert_eq!(run.results, ["RESOURCE_EXHAUSTED"], "{}", run.stderr);
+    agent.shutdown().await;
+}
