@@ -2,7 +2,7 @@
 exporters, for tests/it/interop.rs.
 
     client.py --endpoint URL --protocol grpc|http --compression gzip|none
-              --signal traces|logs|bomb --count N [--timeout S]
+              --signal traces|logs|bomb|invalid-ids --count N [--timeout S]
 
 Prints one JSON line per export: {"result": "SUCCESS" | "FAILURE", "items": N}.
 Exits 0 when every export succeeded.
@@ -30,17 +30,66 @@ def bomb(args):
         print(json.dumps({"result": e.code().name, "message": e.details()}), flush=True)
 
 
+def invalid_ids(args):
+    """3 good spans and 4 with invalid ids, as OTLP/gRPC (--protocol grpc)
+    or OTLP/JSON (--protocol http); prints what the server answered."""
+    good = [("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174")] * 3
+    bad = [
+        ("5b8efff798038103d269b633813fc6", "eee19b7ec3c1b174"),  # a 15-byte trace id
+        ("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b1"),  # a 7-byte span id
+        ("00000000000000000000000000000000", "eee19b7ec3c1b174"),  # all zeros
+        ("5b8efff798038103d269b633813fc60c", "0000000000000000"),
+    ]
+    spans = good + bad
+    if args.protocol == "grpc":
+        import grpc
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+        from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+        request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[
+            Span(trace_id=bytes.fromhex(t), span_id=bytes.fromhex(s), name=f"span {n}") for n, (t, s) in enumerate(spans)
+        ])])])
+        channel = grpc.insecure_channel(args.endpoint.removeprefix("http://"))
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=ExportTraceServiceRequest.SerializeToString,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        reply = export(request, timeout=args.timeout)
+        rejected, message = reply.partial_success.rejected_spans, reply.partial_success.error_message
+    else:
+        import urllib.request
+
+        body = {"resourceSpans": [{"scopeSpans": [{"spans": [
+            {"traceId": t, "spanId": s, "name": f"span {n}"} for n, (t, s) in enumerate(spans)
+        ]}]}]}
+        request = urllib.request.Request(
+            args.endpoint + "/v1/traces",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        reply = json.loads(urllib.request.urlopen(request, timeout=args.timeout).read())
+        partial = reply.get("partialSuccess", {})
+        rejected, message = int(partial.get("rejectedSpans", 0)), partial.get("errorMessage", "")
+    print(json.dumps({"result": "SUCCESS", "rejected": rejected, "message": message}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
     parser.add_argument("--compression", choices=["gzip", "none"], default="none")
-    parser.add_argument("--signal", choices=["traces", "logs", "bomb"], default="traces")
+    parser.add_argument("--signal", choices=["traces", "logs", "bomb", "invalid-ids"], default="traces")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=10)
     args = parser.parse_args()
     if args.signal == "bomb":
         return bomb(args)
+    if args.signal == "invalid-ids":
+        return invalid_ids(args)
     resource = Resource.create({"service.name": "interop-python"})
     ok = send_traces(args, resource) if args.signal == "traces" else send_logs(args, resource)
     sys.exit(0 if ok else 1)

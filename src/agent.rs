@@ -10,7 +10,7 @@ use crate::exporters::delivery::{self, Exporter, IntoSenders, SenderSetup, Spawn
 use crate::exporters::sender::{DropReason, SenderMetrics};
 use crate::metrics::Registry;
 use crate::pipeline::memory_limiter::MemoryLimiter;
-use crate::pipeline::{Fanout, Pipeline, QueueHandle, Valid};
+use crate::pipeline::{Fanout, Pipeline, QueueHandle};
 use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
 use crate::queue::PushError;
@@ -451,8 +451,7 @@ impl Emitter {
 }
 
 async fn send<S: Signal>(fanout: &Fanout<S>, request: S) -> Result<(), PushError> {
-    let encoded = prost::Message::encode_to_vec(&request).into();
-    fanout.consume(Valid::decoded(request, encoded)).await
+    fanout.consume(fanout.validate_decoded(request, None)).await
 }
 
 /// Pipelines of one signal and the receivers that feed each.

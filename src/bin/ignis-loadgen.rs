@@ -157,8 +157,9 @@ fn traces(seq: u64, n: usize) -> Traces {
                 attributes.push(s("payment.card", "4111 1111 1111 1111"));
             }
             Span {
-                trace_id: [seq.to_be_bytes(), (k as u64 / 5).to_be_bytes()].concat(),
-                span_id: id.to_be_bytes().to_vec(),
+                // The high bit: ids of all zeros are invalid (and dropped).
+                trace_id: [(seq | 1 << 63).to_be_bytes(), (k as u64 / 5).to_be_bytes()].concat(),
+                span_id: (id | 1 << 63).to_be_bytes().to_vec(),
                 name: if server {
                     format!("GET {route}")
                 } else {

@@ -6,8 +6,8 @@ use crate::metrics::{Counter, Registry};
 use crate::processors::on_wire::WireChain;
 use crate::processors::Processor;
 use crate::queue::{Entry, PushError, Queue};
-use crate::signal::wire;
 use crate::signal::Signal;
+use crate::signal::{ids, wire};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -72,6 +72,8 @@ pub struct Fanout<S> {
     limiter: Arc<MemoryLimiter>,
     accepted: Counter,
     refused: Counter,
+    /// Items dropped for invalid ids.
+    invalid: Counter,
     refused_requests: Counter,
 }
 
@@ -88,6 +90,15 @@ impl<S: Signal> Fanout<S> {
             pipelines,
             limiter,
             accepted: metrics.counter(S::METRIC_NAMES.accepted, &labels),
+            invalid: metrics.counter(
+                "ignis_receiver_dropped_items",
+                &[
+                    ("receiver", receiver),
+                    ("transport", transport),
+                    ("signal", S::KIND.as_str()),
+                    ("reason", "invalid"),
+                ],
+            ),
             refused: metrics.counter(S::METRIC_NAMES.refused, &labels),
             refused_requests: metrics.counter(
                 "ignis_receiver_refused_requests",
@@ -123,16 +134,37 @@ impl<S: Signal> Fanout<S> {
         let processing = || self.pipelines.iter().filter(|p| !p.processors.is_empty());
         if processing().all(|p| p.wire.is_some()) {
             let checked = wire::check(S::KIND, &encoded)?;
-            if !checked.unknown_fields || processing().next().is_none() {
+            let keeps_bytes = !checked.unknown_fields || processing().next().is_none();
+            if keeps_bytes && !checked.invalid_ids {
                 return Ok(Valid {
                     encoded,
                     items: checked.items,
                     decoded: None,
+                    rejected: 0,
                 });
             }
         }
         let request = S::decode(encoded.clone())?;
-        Ok(Valid::decoded(request, encoded))
+        Ok(self.validate_decoded(request, Some(encoded)))
+    }
+
+    /// A decoded request (from protobuf, OTLP/JSON, or made by the agent):
+    /// spans and log records with invalid ids are dropped and counted
+    /// (`signal/ids.rs`), and it is encoded if it has no encoding yet or lost
+    /// items.
+    pub fn validate_decoded(&self, mut request: S, encoded: Option<Bytes>) -> Valid<S> {
+        let rejected = ids::drop_invalid(&mut request);
+        self.invalid.add(rejected as u64);
+        let encoded = match encoded {
+            Some(encoded) if rejected == 0 => encoded,
+            _ => request.encode_to_vec().into(),
+        };
+        Valid {
+            encoded,
+            items: request.item_count(),
+            decoded: Some(request),
+            rejected,
+        }
     }
 
     /// Hands a validated request to every pipeline. A pipeline without
@@ -143,6 +175,7 @@ impl<S: Signal> Fanout<S> {
             encoded,
             items,
             mut decoded,
+            rejected: _,
         } = request;
         let as_received = Entry {
             data: encoded,
@@ -206,16 +239,28 @@ pub struct Valid<S> {
     items: usize,
     /// Present whenever a pipeline of the fanout that validated it processes.
     decoded: Option<S>,
+    /// Items dropped for invalid ids: the client is told in `partial_success`.
+    rejected: usize,
 }
 
 impl<S: Signal> Valid<S> {
-    /// A request already decoded (from OTLP/JSON, or made by the agent),
-    /// with its protobuf encoding.
-    pub fn decoded(request: S, encoded: Bytes) -> Self {
-        Valid {
-            encoded,
-            items: request.item_count(),
-            decoded: Some(request),
+    /// Items dropped for invalid ids.
+    pub fn rejected(&self) -> usize {
+        self.rejected
+    }
+
+    /// What the client is answered once the request is queued.
+    pub fn response(&self) -> S::Response {
+        if self.rejected == 0 {
+            return S::Response::default();
         }
+        S::partial_success(
+            self.rejected as i64,
+            format!(
+                "{} {} with an invalid trace or span id were dropped (a span needs a 16-byte trace id and an 8-byte span id, not all zeros)",
+                self.rejected,
+                S::ITEM_NAME
+            ),
+        )
     }
 }

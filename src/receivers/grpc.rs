@@ -141,11 +141,12 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
             }
             .into_grpc()
         })?;
+        let response = valid.response();
         self.0
             .consume(valid)
             .await
             .map_err(|e| Refusal::Busy(e).into_grpc())?;
-        Ok(S::Response::default())
+        Ok(response)
     }
 }
 

@@ -128,10 +128,7 @@ async fn read<S: Signal>(
     let valid = match format {
         Format::Protobuf => route.fanout.validate(data),
         Format::Json => serde_json::from_slice::<S>(&data)
-            .map(|r| {
-                let encoded = r.encode_to_vec().into();
-                Valid::decoded(r, encoded)
-            })
+            .map(|r| route.fanout.validate_decoded(r, None))
             .map_err(Malformed::from),
     };
     valid.map_err(|source| Refusal::Malformed {
@@ -164,14 +161,15 @@ async fn export<S: Signal>(
         Ok(valid) => valid,
         Err(refusal) => return refuse(format, refusal),
     };
+    let response = valid.response();
     match route.fanout.consume(valid).await {
-        Ok(()) => success::<S>(format),
+        Ok(()) => success::<S>(format, response),
         Err(e) => refuse(format, Refusal::Busy(e)),
     }
 }
 
-fn success<S: Signal>(format: Format) -> Response {
-    let response = S::Response::default();
+/// 200 with the response (a `partial_success` when items were dropped).
+fn success<S: Signal>(format: Format, response: S::Response) -> Response {
     match format {
         Format::Protobuf => (
             StatusCode::OK,
@@ -182,7 +180,7 @@ fn success<S: Signal>(format: Format) -> Response {
         Format::Json => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
-            "{}",
+            serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
         )
             .into_response(),
     }

@@ -6,6 +6,7 @@
 //! is split along that shape (`exporters/batch.rs`).
 
 pub mod fields;
+pub mod ids;
 pub mod retain;
 pub mod walk;
 pub mod wire;
@@ -112,6 +113,9 @@ pub trait Signal:
     /// Items the server rejected, with its message.
     fn rejected(response: &Self::Response) -> Option<(i64, String)>;
 
+    /// An answer that says `rejected` items were not taken, and why.
+    fn partial_success(rejected: i64, message: String) -> Self::Response;
+
     /// This request as one of the three, for code that treats them apart
     /// behind a trait object (processors).
     fn as_any(&mut self) -> AnyRequest<'_>;
@@ -192,6 +196,14 @@ impl Signal for Traces {
         let p: &ExportTracePartialSuccess = response.partial_success.as_ref()?;
         Some((p.rejected_spans, p.error_message.clone()))
     }
+    fn partial_success(rejected_spans: i64, error_message: String) -> Self::Response {
+        ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans,
+                error_message,
+            }),
+        }
+    }
 }
 
 impl Signal for Metrics {
@@ -237,6 +249,14 @@ impl Signal for Metrics {
         let p: &ExportMetricsPartialSuccess = response.partial_success.as_ref()?;
         Some((p.rejected_data_points, p.error_message.clone()))
     }
+    fn partial_success(rejected_data_points: i64, error_message: String) -> Self::Response {
+        ExportMetricsServiceResponse {
+            partial_success: Some(ExportMetricsPartialSuccess {
+                rejected_data_points,
+                error_message,
+            }),
+        }
+    }
 }
 
 impl Signal for Logs {
@@ -274,5 +294,13 @@ impl Signal for Logs {
     fn rejected(response: &Self::Response) -> Option<(i64, String)> {
         let p: &ExportLogsPartialSuccess = response.partial_success.as_ref()?;
         Some((p.rejected_log_records, p.error_message.clone()))
+    }
+    fn partial_success(rejected_log_records: i64, error_message: String) -> Self::Response {
+        ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records,
+                error_message,
+            }),
+        }
     }
 }

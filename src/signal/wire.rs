@@ -33,21 +33,30 @@ enum Kind {
     Message(&'static Schema),
     /// A message that is one item: span, log record or data point.
     Item(&'static Schema),
+    /// A trace or span id of this many bytes (`signal/ids.rs`), or empty;
+    /// `RequiredId`s must be present and not all zeros.
+    Id(usize),
+    RequiredId(usize),
 }
 
 /// The fields of one message type, indexed by field number (OTLP's are
-/// all below 17): a lookup, not a search, for every field on the wire.
-struct Schema([Option<Kind>; 17]);
+/// all below 17): a lookup, not a search, for every field on the wire; and
+/// which of them are required ids, as a bit per field number.
+struct Schema([Option<Kind>; 17], u32);
 
 /// A schema from (number, kind) pairs; a constant, so built at compile time.
 const fn schema(fields: &[(usize, Kind)]) -> Schema {
     let mut table = [None; 17];
+    let mut required = 0;
     let mut i = 0;
     while i < fields.len() {
         table[fields[i].0] = Some(fields[i].1);
+        if let RequiredId(_) = fields[i].1 {
+            required |= 1 << fields[i].0;
+        }
         i += 1;
     }
-    Schema(table)
+    Schema(table, required)
 }
 
 /// A resource level: the resource, the next levels, a schema URL.
@@ -100,10 +109,10 @@ static TRACES: Schema = schema(&[(REQUEST_RESOURCES as usize, Message(&RESOURCE_
 static RESOURCE_SPANS: Schema = resource_level_schema(&RESOURCE, &SCOPE_SPANS);
 static SCOPE_SPANS: Schema = scope_level_schema(Item(&SPAN));
 static SPAN: Schema = schema(&[
-    (1, Bytes),
-    (2, Bytes),
+    (1, RequiredId(16)),
+    (2, RequiredId(8)),
     (3, Str),
-    (4, Bytes),
+    (4, Id(8)),
     (span::NAME as usize, Str),
     (6, Varint),
     (7, Fixed64),
@@ -144,8 +153,8 @@ static LOG_RECORD: Schema = schema(&[
     (log_record::ATTRIBUTES as usize, Message(&KEY_VALUE)),
     (7, Varint),
     (8, Fixed32),
-    (9, Bytes),
-    (10, Bytes),
+    (9, Id(16)),
+    (10, Id(8)),
     (11, Fixed64),
     (log_record::EVENT_NAME as usize, Str),
 ]);
@@ -242,6 +251,9 @@ pub struct Checked {
     /// Whether some field is not in the schema: decoding drops such
     /// fields, copying bytes keeps them.
     pub unknown_fields: bool,
+    /// Whether some span or log record has an invalid trace or span id
+    /// (`signal/ids.rs`): it must be decoded to drop them.
+    pub invalid_ids: bool,
 }
 
 /// Checks that `request` is a well-formed export request of `signal`.
@@ -269,6 +281,9 @@ fn message(
     depth: u32,
     checked: &mut Checked,
 ) -> Result<(), WireError> {
+    // Required ids seen valid, a bit per field number; with a parent span id
+    // present but empty, prost keeps it empty, so the last one given counts.
+    let mut ids = 0u32;
     while !buf.is_empty() {
         let (number, wire_type) = key(&mut buf)?;
         let kind = schema.0.get(number as usize).copied().flatten();
@@ -293,6 +308,19 @@ fn message(
                             .map_err(|_| WireError("a string field is not UTF-8"))?;
                     }
                     Bytes => {}
+                    Id(len) => {
+                        if !field.is_empty() && field.len() != len {
+                            checked.invalid_ids = true;
+                        }
+                    }
+                    RequiredId(len) => {
+                        if field.len() == len && field.iter().any(|b| *b != 0) {
+                            ids |= 1 << number;
+                        } else {
+                            ids &= !(1 << number);
+                            checked.invalid_ids = true;
+                        }
+                    }
                     RepeatedFixed64 if field.len() % 8 != 0 => {
                         return Err(WireError("packed fixed64 of a partial length"));
                     }
@@ -319,6 +347,10 @@ fn message(
             }
             _ => return Err(WireError("a field has the wrong wire type")),
         }
+    }
+    if ids != schema.1 {
+        // A required id is missing.
+        checked.invalid_ids = true;
     }
     Ok(())
 }

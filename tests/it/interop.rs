@@ -176,3 +176,46 @@ async fn a_gzip_bomb_from_grpcio_is_refused_as_final() {
     assert_eq!(run.results, ["RESOURCE_EXHAUSTED"], "{}", run.stderr);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_with_invalid_ids_are_dropped_and_the_client_told() {
+    let destination = Destination::start("grpc", "ok");
+    let endpoint = format!("http://127.0.0.1:{}", destination.port);
+    let agent = start_agent(&agent_yaml(
+        "otlp_grpc",
+        &format!("    endpoint: {endpoint}\n{}", fast_delivery()),
+    ))
+    .await;
+    // grpcio with opentelemetry-proto messages, and OTLP/JSON over urllib.
+    for (endpoint, protocol) in [
+        (format!("http://{}", addr(&agent, "otlp/grpc")), "grpc"),
+        (format!("http://{}", addr(&agent, "otlp/http")), "http"),
+    ] {
+        let run = tokio::task::spawn_blocking(move || {
+            sdk_client(&endpoint, protocol, "none", "invalid-ids", 0)
+        })
+        .await
+        .unwrap();
+        let answer = run.lines.first().cloned().unwrap_or_default();
+        assert_eq!(answer["rejected"], 4, "{protocol}: {answer} {}", run.stderr);
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("invalid trace or span id"),
+            "{protocol}: {answer}"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || destination.accepted() == 6).await,
+        "only the 3 good spans of each request travel on: {:?}",
+        destination.answered()
+    );
+    assert_eq!(
+        agent
+            .metrics
+            .total("ignis_receiver_dropped_items", &[("reason", "invalid")]),
+        8
+    );
+    agent.shutdown().await;
+}

@@ -2,9 +2,11 @@
 //! decoding it (`signal/wire.rs`). That is only sound if the wire check
 //! accepts exactly what decoding accepts: this property test mutates real
 //! requests of every signal (flipped, inserted and removed bytes, cuts) and
-//! holds the two to the same verdict and the same item count.
+//! holds the two to the same verdict, the same item count, and the same
+//! finding of invalid trace and span ids (`signal/ids.rs`).
 
-use ignis_agent::signal::wire::validate;
+use ignis_agent::signal::ids::drop_invalid;
+use ignis_agent::signal::wire::{check, validate};
 use ignis_agent::signal::SignalKind;
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use proptest::prelude::*;
@@ -72,10 +74,20 @@ fn encode<S: Signal>(json: &str) -> Vec<u8> {
 
 /// What decoding says: the item count, or an error.
 fn decoded(kind: SignalKind, bytes: &[u8]) -> Option<usize> {
+    decoded_ids(kind, bytes).map(|(count, _)| count)
+}
+
+/// The item count and whether some item has invalid ids, or an error.
+fn decoded_ids(kind: SignalKind, bytes: &[u8]) -> Option<(usize, bool)> {
+    fn of<S: Signal>(bytes: &[u8]) -> Option<(usize, bool)> {
+        let mut request = S::decode(bytes).ok()?;
+        let count = request.item_count();
+        Some((count, drop_invalid(&mut request) > 0))
+    }
     match kind {
-        SignalKind::Traces => Traces::decode(bytes).ok().map(|r| r.item_count()),
-        SignalKind::Logs => Logs::decode(bytes).ok().map(|r| r.item_count()),
-        SignalKind::Metrics => Metrics::decode(bytes).ok().map(|r| r.item_count()),
+        SignalKind::Traces => of::<Traces>(bytes),
+        SignalKind::Logs => of::<Logs>(bytes),
+        SignalKind::Metrics => of::<Metrics>(bytes),
     }
 }
 
@@ -143,6 +155,88 @@ proptest! {
         for m in &mutations {
             apply(&mut bytes, m);
         }
-        prop_assert_eq!(validate(kind, &bytes).ok(), decoded(kind, &bytes), "{:?}", kind);
+        let wire = check(kind, &bytes).ok().map(|c| (c.items, c.invalid_ids));
+        prop_assert_eq!(wire, decoded_ids(kind, &bytes), "{:?}", kind);
+    }
+}
+
+#[test]
+fn invalid_ids_are_found_on_the_wire_as_when_decoded() {
+    let span = |ids: &str| {
+        format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"s"{ids}}}]}}]}}]}}"#)
+    };
+    let log = |ids: &str| {
+        format!(
+            r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"eventName":"e"{ids}}}]}}]}}]}}"#
+        )
+    };
+    let good_trace = r#","traceId":"5b8efff798038103d269b633813fc60c""#;
+    let good_span = r#","spanId":"eee19b7ec3c1b174""#;
+    let cases: Vec<(SignalKind, Vec<u8>, bool)> = vec![
+        (
+            SignalKind::Traces,
+            encode::<Traces>(&span(&format!("{good_trace}{good_span}"))),
+            false,
+        ),
+        (
+            SignalKind::Traces,
+            encode::<Traces>(&span(&format!(
+                "{good_trace}{good_span},\"parentSpanId\":\"eee19b7ec3c1b173\""
+            ))),
+            false,
+        ),
+        (
+            SignalKind::Traces,
+            encode::<Traces>(&span(good_trace)),
+            true,
+        ),
+        (SignalKind::Traces, encode::<Traces>(&span(good_span)), true),
+        (
+            SignalKind::Traces,
+            encode::<Traces>(&span(&format!(
+                "{good_trace},\"spanId\":\"eee19b7ec3c1b1\""
+            ))),
+            true,
+        ),
+        (
+            SignalKind::Traces,
+            encode::<Traces>(&span(
+                &format!("\"traceId\":\"00000000000000000000000000000000\"{good_span}")
+                    .replacen('"', ",\"", 1),
+            )),
+            true,
+        ),
+        (
+            SignalKind::Traces,
+            encode::<Traces>(&span(&format!(
+                "{good_trace}{good_span},\"parentSpanId\":\"eeee\""
+            ))),
+            true,
+        ),
+        (SignalKind::Logs, encode::<Logs>(&log("")), false),
+        (
+            SignalKind::Logs,
+            encode::<Logs>(&log(&format!("{good_trace}{good_span}"))),
+            false,
+        ),
+        (
+            SignalKind::Logs,
+            encode::<Logs>(&log(",\"traceId\":\"5b8efff7\"")),
+            true,
+        ),
+        (
+            SignalKind::Logs,
+            encode::<Logs>(&log(",\"spanId\":\"eee19b\"")),
+            true,
+        ),
+    ];
+    for (kind, bytes, invalid) in cases {
+        let wire = check(kind, &bytes).unwrap();
+        assert_eq!(wire.invalid_ids, invalid, "{kind:?} {bytes:?}");
+        assert_eq!(
+            decoded_ids(kind, &bytes),
+            Some((1, invalid)),
+            "{kind:?} {bytes:?}"
+        );
     }
 }

@@ -61,6 +61,10 @@ fn string(key: &str, value: &str) -> KeyValue {
     }
 }
 
+/// The high bit every test span id carries: an id of all zeros is invalid
+/// (and dropped), so span 0 must not have one.
+const ID_MARK: u64 = 1 << 63;
+
 /// A request of `count` spans whose span ids encode `first..first+count`.
 pub fn spans(first: u64, count: u64) -> Traces {
     Traces {
@@ -75,8 +79,8 @@ pub fn spans(first: u64, count: u64) -> Traces {
             scope_spans: vec![ScopeSpans {
                 spans: (first..first + count)
                     .map(|i| Span {
-                        trace_id: [i.to_be_bytes(), i.to_be_bytes()].concat(),
-                        span_id: i.to_be_bytes().to_vec(),
+                        trace_id: [(i | ID_MARK).to_be_bytes(), i.to_be_bytes()].concat(),
+                        span_id: (i | ID_MARK).to_be_bytes().to_vec(),
                         name: format!("span {i}"),
                         kind: 2,
                         start_time_unix_nano: 1_700_000_000_000_000_000 + i,
@@ -102,7 +106,7 @@ pub fn span_numbers(requests: &[Traces]) -> Vec<u64> {
         .flat_map(|r| &r.resource_spans)
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans)
-        .map(|s| u64::from_be_bytes(s.span_id.as_slice().try_into().unwrap()))
+        .map(|s| u64::from_be_bytes(s.span_id.as_slice().try_into().unwrap()) & !ID_MARK)
         .collect();
     numbers.sort_unstable();
     numbers

@@ -135,6 +135,8 @@ pub struct ClientRun {
     pub succeeded: bool,
     /// Export results in order (`SUCCESS` / `FAILURE`).
     pub results: Vec<String>,
+    /// Every line it printed.
+    pub lines: Vec<Value>,
     pub stderr: String,
 }
 
@@ -153,14 +155,18 @@ pub fn sdk_client(
         .args(["--count", &count.to_string()])
         .output()
         .expect("the client runs");
-    let results = String::from_utf8_lossy(&output.stdout)
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let results = lines
+        .iter()
         .filter_map(|v| v["result"].as_str().map(str::to_owned))
         .collect();
     ClientRun {
         succeeded: output.status.success(),
         results,
+        lines,
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
