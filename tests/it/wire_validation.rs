@@ -10,7 +10,6 @@ use ignis_agent::signal::wire::{check, validate};
 use ignis_agent::signal::SignalKind;
 use ignis_agent::signal::{Logs, Metrics, Signal, Traces};
 use proptest::prelude::*;
-use prost::Message;
 
 const TRACES: &str = r#"{"resourceSpans":[{"resource":{"attributes":[
   {"key":"service.name","value":{"stringValue":"checkout"}},
