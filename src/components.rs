@@ -73,6 +73,9 @@ pub struct Config {
     pub connectors: BTreeMap<ComponentId, Arc<dyn Connector>>,
     pub exporters: BTreeMap<ComponentId, Arc<dyn Exporter>>,
     pub pipelines: BTreeMap<ComponentId, Pipeline>,
+    /// Each receiver's and exporter's settings, digested: a reload keeps
+    /// the running ones whose digest did not change.
+    pub fingerprints: BTreeMap<(&'static str, ComponentId), u64>,
     pub service: Service,
     /// The agent's own metrics, where the components registered theirs.
     pub metrics: Arc<Registry>,
@@ -83,7 +86,13 @@ pub const DEFAULT_CONFIG: &str = include_str!("config/default.yaml");
 
 /// Reads, expands, checks and builds a config file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    crate::config::load_file(path, &build)
+    load_file_with(path, &Arc::new(Registry::default()))
+}
+
+/// As `load_file`, registering the components' metrics in `metrics`: a
+/// reload keeps the running agent's counters going.
+pub fn load_file_with(path: &Path, metrics: &Arc<Registry>) -> Result<Config, ConfigErrors> {
+    crate::config::load_file(path, &|tree, problems| build(tree, problems, metrics))
 }
 
 /// Loads config text; `file` names it in errors, `lookup` reads the environment.
@@ -92,14 +101,24 @@ pub fn load_str(
     file: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
-    crate::config::load_str(text, file, lookup, &build)
+    load_str_with(text, file, lookup, &Arc::new(Registry::default()))
 }
 
-fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Config> {
+/// As `load_str`, registering the components' metrics in `metrics`.
+pub fn load_str_with(
+    text: &str,
+    file: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    metrics: &Arc<Registry>,
+) -> Result<Config, ConfigErrors> {
+    crate::config::load_str(text, file, lookup, &|tree, problems| build(tree, problems, metrics))
+}
+
+fn build(tree: &Located<Node>, problems: &mut Problems, metrics: &Arc<Registry>) -> Option<Config> {
     if !graph::check_top(tree, problems) {
         return None;
     }
-    let metrics = Arc::new(Registry::default());
+    let metrics = Arc::clone(metrics);
     let (receivers, declared_receivers) =
         graph::section(tree, "receivers", RECEIVERS, &metrics, problems);
     let (processors, declared_processors) =
@@ -123,12 +142,22 @@ fn build(tree: &Located<Node>, problems: &mut Problems) -> Option<Config> {
             .collect(),
     };
     let pipelines = graph::pipelines(tree, &declared, problems);
+    let mut fingerprints = BTreeMap::new();
+    for section in ["receivers", "exporters"] {
+        let entries = tree.get(section).and_then(|s| s.entries()).unwrap_or_default();
+        for (key, value) in entries {
+            if let Ok(id) = ComponentId::parse(&key.value) {
+                fingerprints.insert((section, id), value.fingerprint());
+            }
+        }
+    }
     Some(Config {
         receivers,
         processors,
         connectors,
         exporters,
         pipelines,
+        fingerprints,
         service: service?,
         metrics,
     })

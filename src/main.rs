@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use ignis_agent::agent::Agent;
 use ignis_agent::components::{self, Config};
 use ignis_agent::config::ConfigErrors;
+use ignis_agent::metrics::Registry;
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,18 +40,23 @@ enum Command {
     Validate,
 }
 
-fn load(path: Option<&PathBuf>) -> Result<Config, ConfigErrors> {
+/// Loads the config, its components registering their metrics in `metrics`
+/// (a reload keeps the running agent's).
+fn load(path: Option<&PathBuf>, metrics: &Arc<Registry>) -> Result<Config, ConfigErrors> {
     match path {
-        Some(path) => components::load_file(path),
-        None => components::load_str(components::DEFAULT_CONFIG, "<built-in default>", &|name| {
-            std::env::var(name).ok()
-        }),
+        Some(path) => components::load_file_with(path, metrics),
+        None => components::load_str_with(
+            components::DEFAULT_CONFIG,
+            "<built-in default>",
+            &|name| std::env::var(name).ok(),
+            metrics,
+        ),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = load(cli.config.as_ref());
+    let loaded = load(cli.config.as_ref(), &Arc::new(Registry::default()));
     match cli.command.unwrap_or(Command::Run) {
         Command::Validate => match loaded {
             Ok(config) => {
@@ -84,7 +91,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
-    ignis_agent::telemetry::init(&config.service.telemetry.logs);
+    let logs = ignis_agent::telemetry::init(&config.service.telemetry.logs);
     // std reads the cgroup CPU quota, so a pod limited to one CPU gets one
     // worker rather than one per host core. With one CPU, a current-thread
     // runtime saves the hand-offs between the I/O driver and the worker:
@@ -111,25 +118,26 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                 Signal::Stop => break,
                 Signal::Reload => {
                     // A bad new config is refused and the old one keeps running.
-                    let new = match load(path.as_ref()) {
+                    let new = match load(path.as_ref(), &agent.metrics) {
                         Ok(new) => new,
                         Err(errors) => {
                             tracing::error!(errors = %errors, "reload refused: the new config is not valid; keeping the old one");
                             continue;
                         }
                     };
-                    tracing::info!("reloading: draining, then starting with the new config");
-                    agent.shutdown().await;
-                    agent = match start(&new).await {
-                        Ok(agent) => {
+                    tracing::info!("reloading: what did not change keeps running");
+                    match agent.apply(&new).await {
+                        Ok(()) => {
+                            logs.apply(&new.service.telemetry.logs);
                             config = new;
-                            agent
+                            tracing::info!("reloaded");
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "the new config did not start; going back to the old one");
-                            start(&config).await?
+                            agent.apply(&config).await?;
                         }
-                    };
+                    }
+                    log_listening(&agent);
                 }
             }
         }
@@ -147,10 +155,14 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
 
 async fn start(config: &Config) -> anyhow::Result<Agent> {
     let agent = Agent::start(config).await?;
+    log_listening(&agent);
+    Ok(agent)
+}
+
+fn log_listening(agent: &Agent) {
     for (receiver, address) in &agent.listening {
         tracing::info!(%receiver, %address, "listening");
     }
-    Ok(agent)
 }
 
 enum Signal {

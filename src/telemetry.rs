@@ -1,21 +1,58 @@
-//! The agent's own logs, through `tracing`, as text or JSON.
+//! The agent's own logs, through `tracing`, as text or JSON. The level and
+//! the format reload with the config.
 
 use crate::config::{LogFormat, LogsConfig};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::reload;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// Installs the global subscriber. `RUST_LOG`, when set, overrides the
-/// configured level (handy for one-off debugging without a config change).
-pub fn init(config: &LogsConfig) {
-    let filter = std::env::var("RUST_LOG")
+type Filtered = tracing_subscriber::layer::Layered<reload::Layer<EnvFilter, Registry>, Registry>;
+type Format = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// Changes the installed subscriber's level and format.
+pub struct Logs {
+    filter: reload::Handle<EnvFilter, Registry>,
+    format: reload::Handle<Format, Filtered>,
+}
+
+/// `RUST_LOG`, when set, overrides the configured level (handy for one-off
+/// debugging without a config change).
+fn filter(config: &LogsConfig) -> EnvFilter {
+    std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(&config.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .unwrap_or_else(|| EnvFilter::new(&config.level))
+}
+
+fn format(config: &LogsConfig) -> Format {
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = match config.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    match config.format {
+        LogFormat::Json => Box::new(layer.json().flatten_event(true)),
+        LogFormat::Text => Box::new(layer),
+    }
+}
+
+/// Installs the global subscriber.
+pub fn init(config: &LogsConfig) -> Logs {
+    let (filter, filter_handle) = reload::Layer::new(filter(config));
+    let (format, format_handle) = reload::Layer::new(format(config));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(format)
+        .try_init();
+    Logs {
+        filter: filter_handle,
+        format: format_handle,
+    }
+}
+
+impl Logs {
+    /// Applies a reloaded config's level and format.
+    pub fn apply(&self, config: &LogsConfig) {
+        let _ = self.filter.reload(filter(config));
+        let _ = self.format.reload(format(config));
+    }
 }

@@ -65,6 +65,39 @@ impl Located<Node> {
         }
     }
 
+    /// A digest of the value, positions aside: equal for equal settings,
+    /// so a reload can tell which components changed.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        fn feed(node: &Node, h: &mut std::collections::hash_map::DefaultHasher) {
+            std::mem::discriminant(node).hash(h);
+            match node {
+                Node::Null => {}
+                Node::Bool(b) => b.hash(h),
+                Node::Int(i) => i.hash(h),
+                Node::UInt(u) => u.hash(h),
+                Node::Float(f) => f.to_bits().hash(h),
+                Node::Str { text, .. } => text.hash(h),
+                Node::Seq(items) => {
+                    items.len().hash(h);
+                    for item in items {
+                        feed(&item.value, h);
+                    }
+                }
+                Node::Map(entries) => {
+                    entries.len().hash(h);
+                    for (key, value) in entries {
+                        key.value.hash(h);
+                        feed(&value.value, h);
+                    }
+                }
+            }
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        feed(&self.value, &mut h);
+        h.finish()
+    }
+
     /// A short name of the node's type, for error messages.
     pub fn kind(&self) -> &'static str {
         match self.value {

@@ -4,5 +4,7 @@
 
 mod fanout;
 pub mod memory_limiter;
+mod switch;
 
 pub use fanout::{Fanout, Malformed, Pipeline, QueueHandle, Valid};
+pub use switch::Switch;

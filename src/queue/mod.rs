@@ -160,6 +160,8 @@ pub trait AnyQueue: Send + Sync {
     fn is_durable(&self) -> bool;
     /// (entries, bytes, items) held.
     fn usage(&self) -> (usize, usize, usize);
+    /// Once its senders stopped: a disk queue syncs and persists its checkpoint.
+    fn finish(&self) -> futures_util::future::BoxFuture<'_, std::io::Result<()>>;
 }
 
 impl<S: Send + Sync> AnyQueue for Queue<S> {
@@ -171,5 +173,13 @@ impl<S: Send + Sync> AnyQueue for Queue<S> {
     }
     fn usage(&self) -> (usize, usize, usize) {
         Queue::usage(self)
+    }
+    fn finish(&self) -> futures_util::future::BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(async move {
+            match self {
+                Queue::Disk(disk) => disk.finish().await,
+                Queue::Memory(_) => Ok(()),
+            }
+        })
     }
 }

@@ -2,7 +2,7 @@
 
 use super::auth::BearerToken;
 use super::refusal::Refusal;
-use crate::pipeline::Fanout;
+use crate::pipeline::Switch;
 use crate::proto::codec::ServerCodec;
 use crate::signal::Signal;
 use bytes::Bytes;
@@ -111,7 +111,7 @@ impl<S: Signal, H: ExportHandler<S>> UnaryService<Bytes> for Unary<S, H> {
 }
 
 /// The agent's receiver: authenticate, validate, then hand to the pipelines.
-pub struct Receive<S>(pub Arc<Fanout<S>>, pub Option<BearerToken>);
+pub struct Receive<S>(pub Arc<Switch<S>>, pub Option<BearerToken>);
 
 impl<S> Clone for Receive<S> {
     fn clone(&self) -> Self {
@@ -121,10 +121,11 @@ impl<S> Clone for Receive<S> {
 
 impl<S: Signal> ExportHandler<S> for Receive<S> {
     fn admit(&self) -> Result<(), Status> {
-        if self.0.is_empty() {
+        let fanout = self.0.current();
+        if fanout.is_empty() {
             return Err(Refusal::NoPipeline(S::KIND.as_str()).into_grpc());
         }
-        self.0.admit().map_err(|e| Refusal::Busy(e).into_grpc())
+        fanout.admit().map_err(|e| Refusal::Busy(e).into_grpc())
     }
 
     async fn export(&self, request: tonic::Request<Bytes>) -> Result<S::Response, Status> {
@@ -134,7 +135,9 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
             }
         }
         // The bytes as received travel on unless a processor changes them.
-        let valid = self.0.validate(request.into_inner()).map_err(|source| {
+        // One fan-out for the whole request, even if a reload swaps it.
+        let fanout = self.0.current();
+        let valid = fanout.validate(request.into_inner()).map_err(|source| {
             Refusal::Malformed {
                 signal: S::KIND.as_str(),
                 source,
@@ -142,7 +145,7 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
             .into_grpc()
         })?;
         let response = valid.response();
-        self.0
+        fanout
             .consume(valid)
             .await
             .map_err(|e| Refusal::Busy(e).into_grpc())?;

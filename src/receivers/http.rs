@@ -4,7 +4,7 @@
 use super::auth::BearerToken;
 use super::refusal::Refusal;
 use crate::compression::{decompress, Encoding};
-use crate::pipeline::{Fanout, Malformed, Valid};
+use crate::pipeline::{Fanout, Malformed, Switch, Valid};
 use crate::proto::rpc;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use axum::body::Body;
@@ -18,7 +18,7 @@ use prost::Message;
 use std::sync::Arc;
 
 struct Route<S> {
-    fanout: Arc<Fanout<S>>,
+    fanout: Arc<Switch<S>>,
     limit: usize,
     token: Option<BearerToken>,
 }
@@ -26,13 +26,13 @@ struct Route<S> {
 /// The OTLP/HTTP routes over the three fan-outs; bodies are limited to
 /// `limit` bytes both as received and after decompression.
 pub fn router(
-    traces: Arc<Fanout<Traces>>,
-    metrics: Arc<Fanout<Metrics>>,
-    logs: Arc<Fanout<Logs>>,
+    traces: Arc<Switch<Traces>>,
+    metrics: Arc<Switch<Metrics>>,
+    logs: Arc<Switch<Logs>>,
     limit: usize,
     token: Option<BearerToken>,
 ) -> Router {
-    fn at<S: Signal>(fanout: Arc<Fanout<S>>, limit: usize, token: Option<BearerToken>) -> Router {
+    fn at<S: Signal>(fanout: Arc<Switch<S>>, limit: usize, token: Option<BearerToken>) -> Router {
         let route = Route {
             fanout,
             limit,
@@ -100,14 +100,15 @@ async fn read<S: Signal>(
     format: Format,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Valid<S>, Refusal> {
+) -> Result<(Arc<Fanout<S>>, Valid<S>), Refusal> {
     if route.token.as_ref().is_some_and(|t| !t.accepts(headers)) {
         return Err(Refusal::Unauthenticated);
     }
-    if route.fanout.is_empty() {
+    let fanout = route.fanout.current();
+    if fanout.is_empty() {
         return Err(Refusal::NoPipeline(S::KIND.as_str()));
     }
-    route.fanout.admit()?;
+    fanout.admit()?;
     let encoding_header = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
@@ -126,15 +127,17 @@ async fn read<S: Signal>(
     // Protobuf travels on as received (unless a processor changes it);
     // JSON is encoded once, here.
     let valid = match format {
-        Format::Protobuf => route.fanout.validate(data),
+        Format::Protobuf => fanout.validate(data),
         Format::Json => serde_json::from_slice::<S>(&data)
-            .map(|r| route.fanout.validate_decoded(r, None))
+            .map(|r| fanout.validate_decoded(r, None))
             .map_err(Malformed::from),
     };
-    valid.map_err(|source| Refusal::Malformed {
+    let valid = valid.map_err(|source| Refusal::Malformed {
         signal: S::KIND.as_str(),
         source,
-    })
+    })?;
+    // The same fan-out takes it, even if a reload swapped the switch.
+    Ok((fanout, valid))
 }
 
 async fn export<S: Signal>(
@@ -157,12 +160,12 @@ async fn export<S: Signal>(
             )
         }
     };
-    let valid = match read(&route, format, &headers, body).await {
-        Ok(valid) => valid,
+    let (fanout, valid) = match read(&route, format, &headers, body).await {
+        Ok(read) => read,
         Err(refusal) => return refuse(format, refusal),
     };
     let response = valid.response();
-    match route.fanout.consume(valid).await {
+    match fanout.consume(valid).await {
         Ok(()) => success::<S>(format, response),
         Err(e) => refuse(format, Refusal::Busy(e)),
     }

@@ -11,7 +11,7 @@ pub mod otlp;
 pub mod refusal;
 pub mod tls;
 
-use crate::pipeline::Fanout;
+use crate::pipeline::Switch;
 use crate::signal::{Logs, Metrics, Traces};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 /// What a refused client is told to wait before retrying.
 pub const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// The fan-outs of one receiver's three signals.
-pub type FanoutSet = (Arc<Fanout<Traces>>, Arc<Fanout<Metrics>>, Arc<Fanout<Logs>>);
+/// What one receiver feeds for its three signals, swapped on reload.
+pub type FanoutSet = (Arc<Switch<Traces>>, Arc<Switch<Metrics>>, Arc<Switch<Logs>>);
 
 /// A receiver's fan-outs per transport (`grpc`, `http`): they count apart.
 pub type Feeds<'a> = dyn Fn(&str) -> FanoutSet + 'a;

@@ -281,9 +281,9 @@ fn message(
     depth: u32,
     checked: &mut Checked,
 ) -> Result<(), WireError> {
-    // Required ids seen valid, a bit per field number; with a parent span id
-    // present but empty, prost keeps it empty, so the last one given counts.
-    let mut ids = 0u32;
+    // Id fields whose last occurrence is valid (`good`) or not (`bad`), a
+    // bit per field number: decoding keeps the last one given.
+    let (mut good, mut bad) = (0u32, 0u32);
     while !buf.is_empty() {
         let (number, wire_type) = key(&mut buf)?;
         let kind = schema.0.get(number as usize).copied().flatten();
@@ -309,16 +309,19 @@ fn message(
                     }
                     Bytes => {}
                     Id(len) => {
-                        if !field.is_empty() && field.len() != len {
-                            checked.invalid_ids = true;
+                        if field.is_empty() || field.len() == len {
+                            bad &= !(1 << number);
+                        } else {
+                            bad |= 1 << number;
                         }
                     }
                     RequiredId(len) => {
                         if field.len() == len && field.iter().any(|b| *b != 0) {
-                            ids |= 1 << number;
+                            good |= 1 << number;
+                            bad &= !(1 << number);
                         } else {
-                            ids &= !(1 << number);
-                            checked.invalid_ids = true;
+                            good &= !(1 << number);
+                            bad |= 1 << number;
                         }
                     }
                     RepeatedFixed64 if field.len() % 8 != 0 => {
@@ -348,8 +351,8 @@ fn message(
             _ => return Err(WireError("a field has the wrong wire type")),
         }
     }
-    if ids != schema.1 {
-        // A required id is missing.
+    if bad != 0 || good & schema.1 != schema.1 {
+        // An id of the wrong length, or a required one missing or zero.
         checked.invalid_ids = true;
     }
     Ok(())
