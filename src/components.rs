@@ -111,7 +111,9 @@ pub fn load_str_with(
     lookup: &dyn Fn(&str) -> Option<String>,
     metrics: &Arc<Registry>,
 ) -> Result<Config, ConfigErrors> {
-    crate::config::load_str(text, file, lookup, &|tree, problems| build(tree, problems, metrics))
+    crate::config::load_str(text, file, lookup, &|tree, problems| {
+        build(tree, problems, metrics)
+    })
 }
 
 fn build(tree: &Located<Node>, problems: &mut Problems, metrics: &Arc<Registry>) -> Option<Config> {
@@ -144,7 +146,10 @@ fn build(tree: &Located<Node>, problems: &mut Problems, metrics: &Arc<Registry>)
     let pipelines = graph::pipelines(tree, &declared, problems);
     let mut fingerprints = BTreeMap::new();
     for section in ["receivers", "exporters"] {
-        let entries = tree.get(section).and_then(|s| s.entries()).unwrap_or_default();
+        let entries = tree
+            .get(section)
+            .and_then(|s| s.entries())
+            .unwrap_or_default();
         for (key, value) in entries {
             if let Ok(id) = ComponentId::parse(&key.value) {
                 fingerprints.insert((section, id), value.fingerprint());

@@ -7,9 +7,9 @@ use ignis_agent::agent::Agent;
 use ignis_agent::components::{self, Config};
 use ignis_agent::config::ConfigErrors;
 use ignis_agent::metrics::Registry;
-use std::sync::Arc;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 // Decoding allocates a string per attribute: mimalloc makes that about 40 %
 // cheaper than the system allocator (BENCHMARKS.md).

@@ -45,13 +45,14 @@ impl RunningExporter {
         let q = &delivery.sending_queue;
         let name = id.to_string();
         let metrics = SenderMetrics::new::<S>(registry, &name);
-        let queue = delivery::open_queue::<S>(&name, q, registry, &metrics).map_err(
-            |(dir, source)| StartError::DiskQueue {
-                exporter: name.clone(),
-                dir,
-                source,
-            },
-        )?;
+        let queue =
+            delivery::open_queue::<S>(&name, q, registry, &metrics).map_err(|(dir, source)| {
+                StartError::DiskQueue {
+                    exporter: name.clone(),
+                    dir,
+                    source,
+                }
+            })?;
         let (hard_stop, hard_stop_rx) = watch::channel(false);
         let setup = SenderSetup {
             name: &name,

@@ -128,7 +128,9 @@ impl Agent {
         let mut generation = vec![tokio::spawn(Arc::clone(&limiter).run(interval))];
         let gauge = Arc::clone(&limiter);
         self.metrics
-            .gauge("ignis_process_resident_memory_bytes", &[], move || gauge.rss());
+            .gauge("ignis_process_resident_memory_bytes", &[], move || {
+                gauge.rss()
+            });
         self.metrics
             .gauge("ignis_memory_limit_bytes", &[], move || limit);
         let graphs = Graphs {
@@ -201,7 +203,10 @@ impl Agent {
 
     /// The exporters and pipelines of one signal: kept exporters are
     /// reused, missing ones started.
-    fn signal_graph<S: IntoSenders>(&mut self, config: &Config) -> Result<SignalGraph<S>, StartError> {
+    fn signal_graph<S: IntoSenders>(
+        &mut self,
+        config: &Config,
+    ) -> Result<SignalGraph<S>, StartError> {
         let pipelines: Vec<_> = config
             .pipelines
             .iter()
@@ -265,7 +270,11 @@ impl Agent {
 
     /// Receivers with the same settings keep serving with the new pipelines
     /// behind them; changed ones are restarted, removed ones stopped.
-    async fn apply_receivers(&mut self, config: &Config, graphs: &Graphs) -> Result<(), StartError> {
+    async fn apply_receivers(
+        &mut self,
+        config: &Config,
+        graphs: &Graphs,
+    ) -> Result<(), StartError> {
         let deadline = tokio::time::Instant::now() + self.grace_period;
         let used = |id: &ComponentId| config.pipelines.values().any(|p| p.receivers.contains(id));
         let old: Vec<ComponentId> = self.receivers.keys().cloned().collect();
@@ -298,7 +307,11 @@ impl Agent {
     /// The admin endpoint keeps serving across reloads unless it moved.
     async fn start_admin(&mut self, config: &Config) -> Result<(), StartError> {
         let endpoint = &config.service.admin.endpoint;
-        if self.admin.as_ref().is_some_and(|(current, _)| current == endpoint) {
+        if self
+            .admin
+            .as_ref()
+            .is_some_and(|(current, _)| current == endpoint)
+        {
             return Ok(());
         }
         if let Some((_, task)) = self.admin.take() {

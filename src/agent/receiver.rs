@@ -45,12 +45,13 @@ impl RunningReceiver {
         };
         let (stop, stop_rx) = watch::channel(false);
         let name = id.to_string();
-        let started = receiver
-            .start(&name, &feeds, &stop_rx)
-            .map_err(|source| StartError::Receiver {
-                receiver: name.clone(),
-                source,
-            })?;
+        let started =
+            receiver
+                .start(&name, &feeds, &stop_rx)
+                .map_err(|source| StartError::Receiver {
+                    receiver: name.clone(),
+                    source,
+                })?;
         Ok(RunningReceiver {
             fingerprint,
             switches: switches.into_inner().unwrap_or_else(|p| p.into_inner()),

@@ -333,3 +333,114 @@ fn signal(child: &std::process::Child, which: &str) {
         .unwrap();
     assert!(status.success());
 }
+
+/// Streams requests through the agent while it reloads `reloads` times
+/// (alternating a processor setting, exporters and receivers unchanged);
+/// returns the slowest call. Every call must succeed.
+async fn stream_through_reloads(
+    child: &std::process::Child,
+    config: &std::path::Path,
+    grpc: std::net::SocketAddr,
+    yaml: &str,
+    reloads: usize,
+) -> Duration {
+    let variant = |n: usize| {
+        yaml.replace(
+            "exporters:\n",
+            &format!("processors:\n  resource: {{ actions: [{{ key: reload, action: upsert, value: \"{n}\" }}] }}\nexporters:\n"),
+        )
+        .replace(
+            "traces: { receivers: [otlp], exporters",
+            "traces: { receivers: [otlp], processors: [resource], exporters",
+        )
+    };
+    let mut slowest = Duration::ZERO;
+    let mut next = 0u64;
+    for reload in 0..=reloads {
+        if reload > 0 {
+            std::fs::write(config, variant(reload)).unwrap();
+            signal(child, "-HUP");
+        }
+        // Keep sending across the reload: 25 calls, 20 ms apart.
+        for _ in 0..25 {
+            let started = Instant::now();
+            grpc_export::<Traces>(grpc, Bytes::from(spans(next, 10).encode_to_vec()), None)
+                .await
+                .unwrap_or_else(|e| panic!("refused during reload {reload}: {e:?}"));
+            slowest = slowest.max(started.elapsed());
+            next += 10;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    slowest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_streaming_through_reloads_sees_no_gap_and_loses_nothing() {
+    // The destination up: everything arrives as it goes.
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = agent_config(&sink, "10ms");
+    let config = write_config(&dir, &yaml);
+    let (child, grpc) = spawn_agent(&config);
+    let slowest = stream_through_reloads(&child, &config, grpc, &yaml, 3).await;
+    assert!(slowest < Duration::from_secs(1), "a call took {slowest:?}");
+    let state = sink.state.clone();
+    assert!(wait_until(Duration::from_secs(10), || state.items::<Traces>() == 1000).await);
+    assert_eq!(
+        span_numbers(&state.requests::<Traces>()),
+        (0..1000).collect::<Vec<_>>()
+    );
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
+
+    // The destination down: the kept queue holds everything through the
+    // reloads, and delivers it all once the destination is back.
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = down.local_addr().unwrap().port();
+    drop(down);
+    let mut sink_yaml = agent_config(&sink, "10ms");
+    sink_yaml = sink_yaml.replace(&sink.grpc.to_string(), &format!("127.0.0.1:{port}"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &sink_yaml);
+    let (child, grpc) = spawn_agent(&config);
+    let slowest = stream_through_reloads(&child, &config, grpc, &sink_yaml, 3).await;
+    assert!(slowest < Duration::from_secs(1), "a call took {slowest:?}");
+    let back = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let state = back.state.clone();
+    assert!(
+        wait_until(Duration::from_secs(15), || state.items::<Traces>() >= 1000).await,
+        "delivered {} of 1000 after the destination came back",
+        state.items::<Traces>()
+    );
+    let mut delivered = span_numbers(&state.requests::<Traces>());
+    delivered.dedup();
+    assert_eq!(delivered, (0..1000).collect::<Vec<_>>());
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_level_and_format_reload() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = agent_config(&sink, "10ms");
+    let config = write_config(&dir, &yaml);
+    let (child, _grpc, log) = spawn_agent_logging(&config);
+    let reloaded = |log: &Vec<String>| log.iter().filter(|l| l.contains("reloaded")).count();
+
+    std::fs::write(&config, yaml.replace("level: info", "level: warn")).unwrap();
+    signal(&child, "-HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(reloaded(&log.lock().unwrap()), 0, "info is off at warn");
+
+    std::fs::write(&config, yaml.replace("format: json", "format: text")).unwrap();
+    signal(&child, "-HUP");
+    let text = wait_until(Duration::from_secs(5), || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("reloaded") && !l.starts_with('{'))
+    })
+    .await;
+    assert!(text, "info is back, as text: {:?}", log.lock().unwrap());
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
+}
