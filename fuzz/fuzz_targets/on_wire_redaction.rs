@@ -18,8 +18,13 @@ fn chain() -> &'static (Vec<Arc<dyn Processor>>, WireChain) {
     CHAIN.get_or_init(|| {
         let env = |k: &str| (k == "K8S_POD_NAME").then(|| "pod-1".to_string());
         let processors: Vec<Arc<dyn Processor>> = vec![
-            Arc::new(ResourceDetection::detect(&ResourceDetectionConfig::default(), &env)),
-            Arc::new(Redaction::new(&RedactionConfig::default(), &Registry::default(), "r").unwrap()),
+            Arc::new(ResourceDetection::detect(
+                &ResourceDetectionConfig::default(),
+                &env,
+            )),
+            Arc::new(
+                Redaction::new(&RedactionConfig::default(), &Registry::default(), "r").unwrap(),
+            ),
         ];
         let wire = WireChain::new(&processors).expect("runs on the wire");
         (processors, wire)
