@@ -85,7 +85,10 @@ def main():
     parser.add_argument("--signal", choices=["traces", "logs", "bomb", "invalid-ids"], default="traces")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=10)
+    parser.add_argument("--retry-log", action="store_true", help="show the exporter's retry warnings")
     args = parser.parse_args()
+    if args.retry_log:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.signal == "bomb":
         return bomb(args)
     if args.signal == "invalid-ids":

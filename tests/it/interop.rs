@@ -5,7 +5,7 @@
 
 use crate::common;
 use common::client::{grpc_export, spans};
-use common::python::{collector_binary, node_client, sdk_client, Destination};
+use common::python::{collector_binary, node_client, sdk_client, sdk_client_with, Destination};
 use common::{addr, agent_yaml, fast_delivery, start_agent, wait_until};
 use ignis_agent::signal::Traces;
 use prost::Message;
@@ -300,5 +300,62 @@ service:
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(destination.answered().iter().all(|a| a.signal == "logs"));
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_waits_as_the_agents_retry_info_asks() {
+    // The destination is down and the agent's queue full: it refuses with
+    // UNAVAILABLE and a 1 s RetryInfo. The Python exporter reads it from
+    // google.rpc.retryinfo-bin; without it, it would back off a random
+    // 0.8-1.2 s (then 1.6-2.4 s).
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = down.local_addr().unwrap().port();
+    drop(down);
+    let agent = start_agent(&agent_yaml(
+        "otlp_grpc",
+        &format!(
+            "    endpoint: http://127.0.0.1:{port}\n    sending_queue: {{ max_size: 1600, when_full: drop_newest, num_consumers: 1 }}\n{}",
+            fast_delivery()
+        ),
+    ))
+    .await;
+    let grpc = addr(&agent, "otlp/grpc");
+    // One request for the sender to retry, one to fill the queue.
+    for first in [0, 100] {
+        let mut request = spans(first, 1);
+        request.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(1400);
+        grpc_export::<Traces>(grpc, request.encode_to_vec().into(), None)
+            .await
+            .expect("taken");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let endpoint = format!("http://{grpc}");
+    let run = tokio::task::spawn_blocking(move || {
+        sdk_client_with(
+            &endpoint,
+            "grpc",
+            "none",
+            "traces",
+            1,
+            &["--timeout", "6", "--retry-log"],
+        )
+    })
+    .await
+    .unwrap();
+    let delays: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.split("retrying in ").nth(1))
+        .collect();
+    assert!(
+        !delays.is_empty() && run.stderr.contains("the sending queue is full"),
+        "refused by the agent and retried: {}",
+        run.stderr
+    );
+    assert!(
+        delays.iter().all(|d| d.starts_with("1.00s")),
+        "every wait is the agent's 1 s: {delays:?}"
+    );
     agent.shutdown().await;
 }

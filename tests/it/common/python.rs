@@ -212,11 +212,24 @@ pub fn sdk_client(
     signal: &str,
     count: u32,
 ) -> ClientRun {
+    sdk_client_with(endpoint, protocol, compression, signal, count, &[])
+}
+
+/// As `sdk_client`, with more of `client.py`'s arguments.
+pub fn sdk_client_with(
+    endpoint: &str,
+    protocol: &str,
+    compression: &str,
+    signal: &str,
+    count: u32,
+    extra: &[&str],
+) -> ClientRun {
     let output = Command::new(python())
         .arg(root().join("interop/client.py"))
         .args(["--endpoint", endpoint, "--protocol", protocol])
         .args(["--compression", compression, "--signal", signal])
         .args(["--count", &count.to_string()])
+        .args(extra)
         .output()
         .expect("the client runs");
     run(output)
