@@ -2,6 +2,7 @@
 //! `/metrics` (Prometheus text). Readiness never depends on a destination: a
 //! sidecar's readiness gates the whole pod.
 
+use crate::exporters::health::Healths;
 use crate::exporters::ledger::Ledgers;
 use crate::metrics::Registry;
 use axum::extract::{Query, State};
@@ -19,6 +20,8 @@ pub struct AdminState {
     pub ready: AtomicBool,
     /// Delivery ledgers by `exporter/signal`.
     pub ledgers: Ledgers,
+    /// Every exporter's health, by `exporter/signal`.
+    pub healths: Healths,
 }
 
 impl AdminState {
@@ -27,6 +30,7 @@ impl AdminState {
             metrics,
             ready: AtomicBool::new(false),
             ledgers: Mutex::new(Vec::new()),
+            healths: Mutex::new(Vec::new()),
         }
     }
 }
@@ -96,9 +100,17 @@ async fn status_json(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
             serde_json::json!({ "name": name, "labels": labels, "value": value })
         })
         .collect();
+    let exporters: Vec<_> = state
+        .healths
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(health, queue)| health.report(&**queue))
+        .collect();
     axum::Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "ready": state.ready.load(Ordering::Relaxed),
+        "exporters": exporters,
         "metrics": metrics,
     }))
 }

@@ -62,6 +62,7 @@ impl RunningExporter {
             hard_stop: &hard_stop_rx,
             registry,
             ledgers: &admin.ledgers,
+            healths: &admin.healths,
         };
         let senders = exporter
             .spawn(S::senders(setup))

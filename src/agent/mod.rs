@@ -195,6 +195,11 @@ impl Agent {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|(name, _)| *name != retired.name);
+            self.admin_state
+                .healths
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(health, _)| health.name() != retired.name);
             if let Some(draining) = retired.retire(self.grace_period).await {
                 self.retiring.push(draining);
             }

@@ -4,6 +4,7 @@
 
 use super::batch::BatchConfig;
 use super::grpc::GrpcSetupError;
+use super::health::{Health, Healths};
 use super::http::HttpSetupError;
 use super::ledger::{Ledger, Ledgers};
 use super::retry::RetryConfig;
@@ -12,7 +13,7 @@ use super::Transport;
 use crate::config::component::Invalid;
 use crate::metrics::Registry;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
-use crate::queue::{DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
+use crate::queue::{AnyQueue, DiskQueue, FsyncPolicy, MemoryQueue, Queue, QueueConfig, Storage};
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,6 +112,8 @@ pub struct SenderSetup<'a, S> {
     /// The agent's metrics and its ledgers, for exporters that keep one.
     pub registry: &'a Registry,
     pub ledgers: &'a Ledgers,
+    /// Where the senders' health is listed for `/api/status`.
+    pub healths: &'a Healths,
 }
 
 impl<S: Signal> SenderSetup<'_, S> {
@@ -119,7 +122,16 @@ impl<S: Signal> SenderSetup<'_, S> {
         transport: T,
         ledger: Option<Arc<Ledger>>,
     ) -> Vec<JoinHandle<()>> {
+        let health = Health::new(self.registry, self.name, S::KIND.as_str());
+        self.healths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((
+                Arc::clone(&health),
+                Arc::clone(self.queue) as Arc<dyn AnyQueue>,
+            ));
         Sender {
+            health,
             name: self.name.to_owned(),
             queue: Arc::clone(self.queue),
             transport: Arc::new(transport),

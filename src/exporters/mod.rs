@@ -7,6 +7,7 @@ pub mod debug;
 pub mod delivery;
 pub mod file;
 pub mod grpc;
+pub mod health;
 pub mod http;
 pub mod ignis;
 pub mod ledger;

@@ -2,6 +2,7 @@
 
 use super::batch::split_encoded;
 use super::delivery::DeliveryConfig;
+use super::health::Health;
 use super::ledger::{self, Ledger, LedgerOutcome, Settled};
 use super::retry::Backoff;
 use super::{Batch, Outcome, Transport};
@@ -81,6 +82,8 @@ impl SenderMetrics {
 }
 
 pub struct Sender<S, T> {
+    /// Says when the destination fails and when it recovers.
+    pub health: Arc<Health>,
     pub name: String,
     pub queue: Arc<Queue<S>>,
     pub transport: Arc<T>,
@@ -201,6 +204,7 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                 attempts += 1;
                 match self.transport.send(&batch).await {
                     Outcome::Sent { rejected, message } => {
+                        self.health.succeeded();
                         let rejected = rejected.clamp(0, items as i64) as u64;
                         self.metrics.sent.add(items - rejected);
                         if rejected == 0 {
@@ -248,10 +252,12 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                         let delay = backoff.delay(after);
                         let limit = retry.max_elapsed_time.0;
                         if !limit.is_zero() && started.elapsed() + delay > limit {
+                            self.health
+                                .failed(&reason, items, attempts, None, &*self.queue);
                             break Some(self.drop_items(items, DropReason::Expired, &reason));
                         }
-                        tracing::debug!(exporter = %self.name, %reason, delay_ms = delay.as_millis() as u64,
-                            "send failed, will retry");
+                        self.health
+                            .failed(&reason, items, attempts, Some(delay), &*self.queue);
                         if !self.sleep_unless_stopped(delay).await {
                             if self.queue.is_durable() {
                                 return false;
