@@ -38,6 +38,89 @@ enum Command {
     Run,
     /// Check a config file and report every error in it, then exit.
     Validate,
+    /// Look into disk queues (read-only; an agent may be running on them).
+    Queue {
+        #[command(subcommand)]
+        action: QueueCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Per exporter and signal: records, items, bytes, oldest and newest ages.
+    Inspect {
+        /// The queue directory (`sending_queue.directory`).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Write what the queues hold as OTLP/JSON lines (the `file` exporter's
+    /// format), leaving them as they are.
+    Export {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Only this exporter's queues (`otlp_grpc/backup`).
+        #[arg(long)]
+        exporter: Option<String>,
+        /// Where to write; `-` is standard output.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn queue(action: QueueCommand) -> ExitCode {
+    use ignis_agent::queue::tools;
+    let result = match action {
+        QueueCommand::Inspect { dir } => tools::inspect(&dir).map(|queues| {
+            if queues.is_empty() {
+                println!("no queues under {}", dir.display());
+            }
+            let age = |ms: Option<u64>| {
+                ms.map_or("-".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+            };
+            for q in queues {
+                println!(
+                    "{}/{}: {} records, {} items, {} bytes, oldest {}, newest {}{}",
+                    q.exporter,
+                    q.signal,
+                    q.records,
+                    q.items,
+                    q.bytes,
+                    age(q.oldest_age_ms),
+                    age(q.newest_age_ms),
+                    if q.damaged > 0 {
+                        format!(", {} damaged", q.damaged)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }),
+        QueueCommand::Export { dir, exporter, out } => {
+            let written = if out.as_os_str() == "-" {
+                tools::export(&dir, exporter.as_deref(), &mut std::io::stdout().lock())
+            } else {
+                std::fs::File::create(&out).and_then(|file| {
+                    let mut file = std::io::BufWriter::new(file);
+                    let written = tools::export(&dir, exporter.as_deref(), &mut file)?;
+                    std::io::Write::flush(&mut file)?;
+                    Ok(written)
+                })
+            };
+            written.map(|e| {
+                eprintln!(
+                    "exported {} requests ({} items); skipped {} damaged",
+                    e.requests, e.items, e.skipped
+                )
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ignis-agent queue: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Loads the config, its components registering their metrics in `metrics`
@@ -56,9 +139,10 @@ fn load(path: Option<&PathBuf>, metrics: &Arc<Registry>) -> Result<Config, Confi
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let loaded = load(cli.config.as_ref(), &Arc::new(Registry::default()));
+    let load_config = || load(cli.config.as_ref(), &Arc::new(Registry::default()));
     match cli.command.unwrap_or(Command::Run) {
-        Command::Validate => match loaded {
+        Command::Queue { action } => queue(action),
+        Command::Validate => match load_config() {
             Ok(config) => {
                 println!(
                     "config is valid: {} receiver(s), {} exporter(s), {} pipeline(s)",
@@ -74,7 +158,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run => match loaded {
+        Command::Run => match load_config() {
             Err(errors) => {
                 eprintln!("{errors}");
                 ExitCode::FAILURE

@@ -444,3 +444,98 @@ async fn the_log_level_and_format_reload() {
     assert!(text, "info is back, as text: {:?}", log.lock().unwrap());
     assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_inspect_and_export_read_what_kill_9_left() {
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = down.local_addr().unwrap().port();
+    drop(down);
+    let dir = tempfile::tempdir().unwrap();
+    let queue_dir = dir.path().join("queue");
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+receivers:
+  otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
+exporters:
+  otlp_grpc/backup:
+    endpoint: http://127.0.0.1:{port}
+    sending_queue: {{ storage: disk, directory: "{}" }}
+service:
+  admin: {{ endpoint: "" }}
+  pipelines:
+    traces: {{ receivers: [otlp], exporters: [otlp_grpc/backup] }}
+  telemetry: {{ logs: {{ level: info, format: json }} }}
+"#,
+            queue_dir.display()
+        ),
+    );
+    let (mut child, grpc) = spawn_agent(&config);
+    for n in 0..4u64 {
+        grpc_export::<Traces>(grpc, Bytes::from(spans(n * 10, 10).encode_to_vec()), None)
+            .await
+            .expect("acknowledged once on disk");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let queue = |args: &[&str]| {
+        let out = Command::new(BIN).arg("queue").args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let dir_arg = queue_dir.display().to_string();
+    let (inspected, _) = queue(&["inspect", "--dir", &dir_arg]);
+    assert!(
+        inspected.contains("otlp_grpc_backup/traces: 4 records, 40 items"),
+        "{inspected}"
+    );
+
+    let out = dir.path().join("export.jsonl");
+    let out_arg = out.display().to_string();
+    let (_, said) = queue(&[
+        "export",
+        "--dir",
+        &dir_arg,
+        "--exporter",
+        "otlp_grpc/backup",
+        "--out",
+        &out_arg,
+    ]);
+    assert!(
+        said.contains("exported 4 requests (40 items); skipped 0"),
+        "{said}"
+    );
+    let exported: Vec<Traces> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("OTLP/JSON"))
+        .collect();
+    assert_eq!(span_numbers(&exported), (0..40).collect::<Vec<_>>());
+
+    // Damage one record: it is skipped and counted, the others exported;
+    // nothing is removed.
+    let segment = std::fs::read_dir(queue_dir.join("otlp_grpc_backup/traces"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0xff;
+    std::fs::write(&segment, &bytes).unwrap();
+    let (_, said) = queue(&["export", "--dir", &dir_arg, "--out", "-"]);
+    assert!(
+        said.contains("exported 3 requests (30 items); skipped 1"),
+        "{said}"
+    );
+    let (inspected, _) = queue(&["inspect", "--dir", &dir_arg]);
+    assert!(
+        inspected.contains("3 records, 30 items") && inspected.contains("1 damaged"),
+        "{inspected}"
+    );
+}

@@ -18,6 +18,7 @@ mod checkpoint;
 mod format;
 mod reader;
 mod recovery;
+pub mod scan;
 mod writer;
 
 pub use checkpoint::Position;

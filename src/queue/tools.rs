@@ -1,0 +1,117 @@
+//! What `ignis-agent queue inspect` and `queue export` do: read the disk
+//! queues under a directory (one per exporter and signal, as the agent lays
+//! them out: `<dir>/<exporter>/<signal>/`) without changing them.
+
+use super::disk::scan::scan;
+use crate::signal::{Logs, Metrics, Signal, Traces};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What one exporter's queue for one signal holds.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// The exporter's directory name (`otlp_grpc_backup` for `otlp_grpc/backup`).
+    pub exporter: String,
+    pub signal: String,
+    pub records: usize,
+    pub items: u64,
+    pub bytes: u64,
+    pub oldest_age_ms: Option<u64>,
+    pub newest_age_ms: Option<u64>,
+    pub damaged: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Every `<exporter>/<signal>` queue under `base`, by name.
+fn queues(base: &Path, exporter: Option<&str>) -> std::io::Result<Vec<(String, String, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(base)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if exporter.is_some_and(|e| e.replace('/', "_") != name) || !entry.path().is_dir() {
+            continue;
+        }
+        for signal in ["traces", "metrics", "logs"] {
+            let dir = entry.path().join(signal);
+            if dir.is_dir() {
+                found.push((name.clone(), signal.to_owned(), dir));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+pub fn inspect(base: &Path) -> std::io::Result<Vec<Held>> {
+    let now = now_ms();
+    let mut out = Vec::new();
+    for (exporter, signal, dir) in queues(base, None)? {
+        let scanned = scan(&dir)?;
+        let ages = scanned
+            .records
+            .iter()
+            .map(|r| now.saturating_sub(r.enqueued_ms));
+        out.push(Held {
+            exporter,
+            signal,
+            records: scanned.records.len(),
+            items: scanned.records.iter().map(|r| r.items as u64).sum(),
+            bytes: scanned.records.iter().map(|r| r.payload.len() as u64).sum(),
+            oldest_age_ms: ages.clone().max(),
+            newest_age_ms: ages.min(),
+            damaged: scanned.damaged,
+        });
+    }
+    Ok(out)
+}
+
+/// What an export wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Exported {
+    pub requests: u64,
+    pub items: u64,
+    /// Damaged records, and records that do not decode as their signal.
+    pub skipped: u64,
+}
+
+/// Writes every request the queues hold as one OTLP/JSON line each (the
+/// `file` exporter's format), oldest first per queue.
+pub fn export(
+    base: &Path,
+    exporter: Option<&str>,
+    out: &mut dyn Write,
+) -> std::io::Result<Exported> {
+    let mut exported = Exported::default();
+    for (_, signal, dir) in queues(base, exporter)? {
+        let scanned = scan(&dir)?;
+        exported.skipped += scanned.damaged;
+        for record in scanned.records {
+            let line = match signal.as_str() {
+                "traces" => json::<Traces>(&record.payload),
+                "metrics" => json::<Metrics>(&record.payload),
+                _ => json::<Logs>(&record.payload),
+            };
+            match line {
+                Some(line) => {
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                    exported.requests += 1;
+                    exported.items += record.items as u64;
+                }
+                None => exported.skipped += 1,
+            }
+        }
+    }
+    Ok(exported)
+}
+
+fn json<S: Signal>(payload: &[u8]) -> Option<String> {
+    let request = S::decode(payload).ok()?;
+    serde_json::to_string(&request).ok()
+}
