@@ -26,8 +26,11 @@ fn filter(config: &LogsConfig) -> EnvFilter {
 }
 
 fn format(config: &LogsConfig) -> Format {
+    use std::io::IsTerminal;
+    // Colour only on a terminal: a file or a pipe gets plain text.
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match config.format {
         LogFormat::Json => Box::new(layer.json().flatten_event(true)),

@@ -442,6 +442,10 @@ async fn the_log_level_and_format_reload() {
     })
     .await;
     assert!(text, "info is back, as text: {:?}", log.lock().unwrap());
+    assert!(
+        log.lock().unwrap().iter().all(|l| !l.contains('\u{1b}')),
+        "no colour codes into a pipe"
+    );
     assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
 }
 
