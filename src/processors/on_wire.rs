@@ -202,7 +202,7 @@ impl WireChain {
     fn attribute(&self, edit: &mut Edit, field: Field) {
         match self.classify(field.payload) {
             Attribute::Untouched => edit.keep(field),
-            Attribute::Text(text) => match self.string(text) {
+            Attribute::Text(text) => match self.string(key_of(field.payload), text) {
                 Redacted::Kept => edit.keep(field),
                 Redacted::Dropped => edit.replace(field, None),
                 Redacted::Replaced(text) => {
@@ -297,11 +297,16 @@ impl WireChain {
         }
     }
 
-    /// A string value through every redaction in turn.
-    fn string(&self, original: &str) -> Redacted {
+    /// A string value (of the attribute `key`, when it is one) through
+    /// every redaction in turn.
+    fn string(&self, key: Option<&str>, original: &str) -> Redacted {
         let mut text = Cow::Borrowed(original);
         for redaction in self.redactions() {
-            match redaction.scan(&text) {
+            let scanned = match key {
+                Some(key) => redaction.scan_value(key, &text),
+                None => redaction.scan(&text),
+            };
+            match scanned {
                 Some((_, true)) => return Redacted::Dropped,
                 Some((redacted, false)) => text = Cow::Owned(redacted),
                 None => {}
@@ -419,6 +424,14 @@ fn level_of(
         CHILD => edit.child(field, child(field.payload)),
         _ => edit.keep(field),
     })
+}
+
+/// The key of an encoded `KeyValue`.
+fn key_of(kv: &[u8]) -> Option<&str> {
+    fields(kv)
+        .filter(|field| field.number == f::key_value::KEY)
+        .last()
+        .and_then(|field| std::str::from_utf8(field.payload).ok())
 }
 
 /// What redaction can do to an attribute or a body.

@@ -12,73 +12,117 @@ pub struct Builtin {
     pub name: &'static str,
     pub pattern: &'static str,
     pub check: Option<fn(&str) -> bool>,
+    /// Whether the words just before a match can clear it (an
+    /// IPv4-shaped version number after "version", "build", ...).
+    pub context: Option<fn(&str) -> bool>,
 }
 
+/// The stems a key must contain for `key_value` to look at it (the blocked
+/// words, loosely, so `api_key`, `x-api-key` and `apiKey` all qualify);
+/// the blocked-key list itself then decides. Configured extra blocked keys
+/// are added at build time.
+pub const KEY_STEMS: &str =
+    "pass|pwd|secret|token|key|auth|cookie|session|credential|signature|connection";
+
+/// Placeholder in the `key_value` pattern for the stems.
+pub const STEMS: &str = "{stems}";
+
 pub const BUILTIN: &[Builtin] = &[
+    Builtin {
+        // `key=value`, `key: value`, `"key": "value"`, `key='value'`, URL
+        // query and form parameters, header lines, cookie lists, inside any
+        // text: the value of a blocked key is redacted, the key kept.
+        name: "key_value",
+        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:{stems})[A-Za-z0-9_.-]*)(?P<sep>["']?\s*[:=]\s*)(?P<secret>"[^"]*"|'[^']*'|[^\s&;,"'<>]+(?:[ \t]+[A-Za-z0-9._~+/=-]{8,})?)"#,
+        check: None,
+        context: None,
+    },
     Builtin {
         name: "private_key",
         pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
         check: None,
+        context: None,
     },
     Builtin {
         name: "jwt",
         pattern: r"(?-u:\b)eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{8,}",
         check: None,
+        context: None,
     },
     Builtin {
         name: "bearer",
         pattern: r"(?i)(?-u:\b)(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
         check: None,
+        context: None,
     },
     Builtin {
         name: "aws_access_key",
         pattern: r"(?-u:\b)(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?-u:\b)",
         check: None,
+        context: None,
     },
     Builtin {
         name: "aws_secret_key",
         pattern: r"(?i)(?-u:\b)(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)(?-u:\b)\s*[:=]\s*['\x22]?[A-Za-z0-9/+]{40}",
         check: None,
+        context: None,
     },
     Builtin {
         name: "vendor_token",
-        pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[baprs]-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36})(?-u:\b)",
+        pattern: r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[baprs]-[A-Za-z0-9-]{10,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|xapp-[0-9]-[A-Za-z0-9-]{10,})(?-u:\b)",
         check: None,
+        context: None,
+    },
+    Builtin {
+        // Slack, Discord and Microsoft Teams incoming webhooks: the URL is the credential.
+        name: "webhook_url",
+        pattern: r"https://(?:hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,}|(?:discord(?:app)?\.com)/api/webhooks/[0-9]{5,}/[A-Za-z0-9_-]{20,}|[a-z0-9-]+\.webhook\.office\.com/[A-Za-z0-9/@_-]{20,})",
+        check: None,
+        context: None,
     },
     Builtin {
         name: "email",
         pattern: r"(?-u:\b)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?-u:\b)",
         check: None,
+        context: None,
     },
     Builtin {
         name: "credit_card",
         pattern: r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)",
         check: Some(luhn),
+        context: None,
     },
     Builtin {
         name: "iban",
         pattern: r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
         check: Some(iban),
+        context: None,
     },
     Builtin {
         name: "us_ssn",
-        pattern: r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)",
+        pattern: r"(?-u:\b)[0-9]{3}[-. ][0-9]{2}[-. ][0-9]{4}(?-u:\b)",
         check: Some(ssn),
+        context: None,
     },
     Builtin {
         name: "phone",
-        pattern: r"(?:\+[1-9][0-9]{7,14}(?-u:\b)|\([0-9]{3}\)\s?[0-9]{3}[-. ][0-9]{4}(?-u:\b)|(?-u:\b)[0-9]{3}[-. ][0-9]{3}[-. ][0-9]{4}(?-u:\b))",
-        check: None,
+        // E.164 with any grouping (`+44 7911 123456`, `+81 90-1234-5678`,
+        // `+1 (415) 555-0100`), and North American national numbers.
+        pattern: r"(?:\+[1-9](?:[ .()-]{0,2}[0-9]){7,14}(?-u:\b)|\([0-9]{3}\)\s?[0-9]{3}[-. ][0-9]{4}(?-u:\b)|(?-u:\b)[0-9]{3}[-. ][0-9]{3}[-. ][0-9]{4}(?-u:\b))",
+        check: Some(phone),
+        context: None,
     },
     Builtin {
         name: "ipv4",
         pattern: r"(?-u:\b)(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?-u:\b)",
         check: None,
+        context: Some(not_a_version),
     },
     Builtin {
         name: "ipv6",
         pattern: r"(?i)(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}",
         check: Some(ipv6),
+        context: None,
     },
 ];
 
@@ -133,9 +177,11 @@ pub fn iban(text: &str) -> bool {
     remainder == 1
 }
 
-/// US social security numbers: no 000/666/9xx area, 00 group or 0000 serial.
+/// US social security numbers, in any separator form: no 000/666/9xx
+/// area, 00 group or 0000 serial, one separator throughout.
 pub fn ssn(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
+    let separator = text.as_bytes()[3] as char;
+    let parts: Vec<&str> = text.split(separator).collect();
     let [area, group, serial] = parts.as_slice() else {
         return false;
     };
@@ -144,6 +190,27 @@ pub fn ssn(text: &str) -> bool {
         && !area.starts_with('9')
         && *group != "00"
         && *serial != "0000"
+}
+
+/// A phone number has 8 to 15 digits (E.164 allows 15).
+fn phone(text: &str) -> bool {
+    (8..=15).contains(&digits(text).len())
+}
+
+/// Words before an IPv4-shaped match that make it a version, not an address.
+fn not_a_version(before: &str) -> bool {
+    let last = before
+        .trim_end_matches(|c: char| c.is_whitespace() || c == ':' || c == '=' || c == '"')
+        .rsplit(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let last = last.rsplit('.').next().unwrap_or_default();
+    ![
+        "version", "ver", "v", "build", "release", "firmware", "kernel", "sdk", "agent",
+    ]
+    .iter()
+    .any(|w| last == *w || last.ends_with("version") || last.ends_with("_ver"))
 }
 
 fn ipv6(text: &str) -> bool {
@@ -163,7 +230,11 @@ mod tests {
         assert!(iban("GB82 WEST 1234 5698 7654 32"));
         assert!(iban("DE89370400440532013000"));
         assert!(!iban("GB82 WEST 1234 5698 7654 33"));
-        assert!(ssn("123-45-6789"));
+        assert!(ssn("123-45-6789") && ssn("123 45 6789") && ssn("123.45.6789"));
+        assert!(!ssn("123-45 6789"));
+        assert!(phone("+44 7911 123456") && !phone("+1 234"));
+        assert!(!not_a_version("upgraded to version ") && !not_a_version("service.version="));
+        assert!(not_a_version("client ") && not_a_version("from "));
         assert!(!ssn("000-45-6789") && !ssn("666-45-6789") && !ssn("900-45-6789"));
         assert!(ipv6("2001:db8::1") && !ipv6("12:30::45::1"));
     }

@@ -34,6 +34,9 @@ struct Detector {
     name: String,
     regex: Regex,
     check: Option<fn(&str) -> bool>,
+    context: Option<fn(&str) -> bool>,
+    /// `key_value`: the blocked-key list judges the key, only the value goes.
+    keyed: bool,
     action: RedactAction,
     count: Counter,
 }
@@ -67,11 +70,36 @@ impl Redaction {
                 None => true,
             } && !config.disable_detectors.iter().any(|d| d == builtin.name);
             if enabled {
+                let keyed = builtin.pattern.contains(detectors::STEMS);
+                let pattern = if keyed {
+                    // The configured extra blocked keys are stems too.
+                    let extra: Vec<String> = config
+                        .blocked_keys
+                        .iter()
+                        .map(|k| {
+                            regex::escape(
+                                &k.chars()
+                                    .filter(char::is_ascii_alphanumeric)
+                                    .collect::<String>(),
+                            )
+                        })
+                        .filter(|k| !k.is_empty())
+                        .collect();
+                    let stems = std::iter::once(detectors::KEY_STEMS.to_owned())
+                        .chain(extra)
+                        .collect::<Vec<_>>()
+                        .join("|");
+                    builtin.pattern.replace(detectors::STEMS, &stems)
+                } else {
+                    builtin.pattern.to_owned()
+                };
                 detectors.push(Detector {
                     name: builtin.name.to_owned(),
-                    regex: Regex::new(builtin.pattern)
+                    regex: Regex::new(&pattern)
                         .map_err(|e| Invalid::new(format!("detector {}: {e}", builtin.name)))?,
                     check: builtin.check,
+                    context: builtin.context,
+                    keyed,
                     action: config
                         .detector_actions
                         .get(builtin.name)
@@ -89,6 +117,8 @@ impl Redaction {
                 name: custom.name.clone(),
                 regex,
                 check: None,
+                context: None,
+                keyed: false,
                 action: custom.action.unwrap_or(config.action),
                 count: counter(&custom.name),
             });
@@ -143,6 +173,12 @@ impl Redaction {
         self.scan(text).map(|(redacted, _)| redacted)
     }
 
+    /// As `scan`, for the value of an attribute named `key` (which can
+    /// clear a look-alike: an IPv4-shaped `service.version`).
+    pub fn scan_value(&self, key: &str, text: &str) -> Option<(String, bool)> {
+        self.scan_in(Some(key), text)
+    }
+
     /// A keyed hash of `text`: equal inputs correlate, nobody without the
     /// key can test guesses against it.
     fn hash(&self, text: &str) -> String {
@@ -165,6 +201,10 @@ impl Redaction {
     /// The text with every detected secret replaced, and whether a rule
     /// says to drop it; `None` when nothing matched.
     pub fn scan(&self, text: &str) -> Option<(String, bool)> {
+        self.scan_in(None, text)
+    }
+
+    fn scan_in(&self, key: Option<&str>, text: &str) -> Option<(String, bool)> {
         // `is_match` allocates nothing: most strings stop here.
         if !self.may_match(text) {
             return None;
@@ -174,16 +214,42 @@ impl Redaction {
         let (mut changed, mut drop) = (false, false);
         for index in hits.iter() {
             let detector = &self.detectors[index];
-            let replaced = detector.regex.replace_all(&out, |caps: &regex::Captures| {
-                let found = &caps[0];
-                if detector.check.is_some_and(|check| !check(found)) {
-                    return found.to_owned();
-                }
-                changed = true;
-                drop |= detector.action == RedactAction::Drop;
-                detector.count.add(1);
-                self.replacement(&detector.name, detector.action, found)
-            });
+            let haystack: &str = &out;
+            let replaced = detector
+                .regex
+                .replace_all(haystack, |caps: &regex::Captures| {
+                    let found = &caps[0];
+                    if detector.check.is_some_and(|check| !check(found)) {
+                        return found.to_owned();
+                    }
+                    if let Some(context) = detector.context {
+                        let start = caps.get(0).map_or(0, |m| m.start());
+                        let before = &haystack[..start];
+                        // At the start of a value, the key is what comes before.
+                        let before = match key {
+                            Some(key) if before.trim().is_empty() => key,
+                            _ => before,
+                        };
+                        if !context(before) {
+                            return found.to_owned();
+                        }
+                    }
+                    if detector.keyed {
+                        if self.blocked.matches(&caps["key"]).is_none() {
+                            return found.to_owned();
+                        }
+                        changed = true;
+                        drop |= detector.action == RedactAction::Drop;
+                        detector.count.add(1);
+                        let secret =
+                            self.replacement(&detector.name, detector.action, &caps["secret"]);
+                        return format!("{}{}{secret}", &caps["key"], &caps["sep"]);
+                    }
+                    changed = true;
+                    drop |= detector.action == RedactAction::Drop;
+                    detector.count.add(1);
+                    self.replacement(&detector.name, detector.action, found)
+                });
             if let Cow::Owned(text) = replaced {
                 out = Cow::Owned(text);
             }
@@ -191,11 +257,12 @@ impl Redaction {
         changed.then(|| (out.into_owned(), drop))
     }
 
-    /// Redacts a value in place: whether to keep the attribute holding
-    /// it, and whether anything was redacted.
-    fn value(&self, value: &mut AnyValue) -> (bool, bool) {
+    /// Redacts a value in place (of an attribute named `key`, when it is
+    /// one): whether to keep the attribute holding it, and whether anything
+    /// was redacted.
+    fn value(&self, key: Option<&str>, value: &mut AnyValue) -> (bool, bool) {
         match &mut value.value {
-            Some(Value::StringValue(text)) => match self.scan(text) {
+            Some(Value::StringValue(text)) => match self.scan_in(key, text) {
                 Some((_, true)) => (false, true),
                 Some((redacted, false)) => {
                     *text = redacted;
@@ -206,7 +273,7 @@ impl Redaction {
             Some(Value::ArrayValue(array)) => {
                 let mut changed = false;
                 array.values.retain_mut(|v| {
-                    let (keep, redacted) = self.value(v);
+                    let (keep, redacted) = self.value(key, v);
                     changed |= redacted;
                     keep
                 });
@@ -253,7 +320,7 @@ impl Redaction {
             let Some(value) = kv.value.as_mut() else {
                 return true;
             };
-            let (keep, changed) = self.value(value);
+            let (keep, changed) = self.value(Some(&kv.key), value);
             if changed {
                 redacted.push(kv.key.clone());
             }
@@ -320,7 +387,7 @@ impl Visitor for RedactVisitor<'_> {
     }
 
     fn body(&mut self, body: &mut AnyValue) {
-        if !self.0.value(body).0 {
+        if !self.0.value(None, body).0 {
             body.value = Some(Value::StringValue("<redacted>".into()));
         }
     }
