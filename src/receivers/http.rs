@@ -16,33 +16,44 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 use std::sync::Arc;
+use std::time::Duration;
 
 struct Route<S> {
     fanout: Arc<Switch<S>>,
     limit: usize,
+    /// How long the body may take to arrive.
+    read_timeout: Duration,
     token: Option<BearerToken>,
 }
 
 /// The OTLP/HTTP routes over the three fan-outs; bodies are limited to
-/// `limit` bytes both as received and after decompression.
+/// `limit` bytes both as received and after decompression, and to
+/// `read_timeout` to arrive.
 pub fn router(
     traces: Arc<Switch<Traces>>,
     metrics: Arc<Switch<Metrics>>,
     logs: Arc<Switch<Logs>>,
     limit: usize,
+    read_timeout: Duration,
     token: Option<BearerToken>,
 ) -> Router {
-    fn at<S: Signal>(fanout: Arc<Switch<S>>, limit: usize, token: Option<BearerToken>) -> Router {
+    fn at<S: Signal>(
+        fanout: Arc<Switch<S>>,
+        limit: usize,
+        read_timeout: Duration,
+        token: Option<BearerToken>,
+    ) -> Router {
         let route = Route {
             fanout,
             limit,
+            read_timeout,
             token,
         };
         Router::new().route(S::HTTP_PATH, post(export::<S>).with_state(Arc::new(route)))
     }
-    at(traces, limit, token.clone())
-        .merge(at(metrics, limit, token.clone()))
-        .merge(at(logs, limit, token))
+    at(traces, limit, read_timeout, token.clone())
+        .merge(at(metrics, limit, read_timeout, token.clone()))
+        .merge(at(logs, limit, read_timeout, token))
         .fallback(|| async {
             plain(
                 StatusCode::NOT_FOUND,
@@ -113,7 +124,14 @@ async fn read<S: Signal>(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let encoding = Encoding::from_header(encoding_header).ok_or(Refusal::UnsupportedEncoding)?;
-    let raw = match Limited::new(body, route.limit).collect().await {
+    let collected = tokio::time::timeout(
+        route.read_timeout,
+        Limited::new(body, route.limit).collect(),
+    );
+    let Ok(collected) = collected.await else {
+        return Err(Refusal::Slow(route.read_timeout));
+    };
+    let raw = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(Refusal::TooLarge { limit: route.limit })

@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod http;
 pub mod otlp;
 pub mod refusal;
+mod serve;
 pub mod tls;
 
 use crate::pipeline::Switch;

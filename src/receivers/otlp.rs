@@ -3,15 +3,17 @@
 
 use super::auth::{BearerToken, ReceiverAuth};
 use super::grpc::{ExportService, Receive};
+use super::serve::{self, Limits};
 use super::tls::{self, ServerTlsConfig};
 use super::{BindError, Feeds, Receiver, Started};
 use crate::config::component::{settings, Context, Invalid};
 use crate::config::de::DeError;
 use crate::config::node::{Located, Node};
-use crate::config::units::ByteSize;
+use crate::config::units::{ByteSize, Dur};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
@@ -46,6 +48,12 @@ pub struct GrpcServerConfig {
     pub endpoint: String,
     /// Largest accepted message after decompression, in MiB.
     pub max_recv_msg_size_mib: u64,
+    /// Concurrent calls per connection (HTTP/2 streams).
+    pub max_concurrent_streams: u32,
+    /// Open connections; past it the agent stops accepting for a while.
+    pub max_connections: usize,
+    /// A connection that moved no byte for this long is closed (GOAWAY).
+    pub idle_timeout: Dur,
     pub auth: Option<ReceiverAuth>,
     pub tls: Option<ServerTlsConfig>,
 }
@@ -55,18 +63,32 @@ impl Default for GrpcServerConfig {
         GrpcServerConfig {
             endpoint: "127.0.0.1:4317".into(),
             max_recv_msg_size_mib: 4,
+            max_concurrent_streams: 100,
+            max_connections: 1024,
+            idle_timeout: Dur(Duration::from_secs(300)),
             auth: None,
             tls: None,
         }
     }
 }
 
+/// The HTTP server's settings; the timeouts have the Collector's names.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpServerConfig {
     pub endpoint: String,
     /// Largest accepted body after decompression.
     pub max_request_body_size: ByteSize,
+    /// How long a client may take to send a request's headers.
+    pub read_header_timeout: Dur,
+    /// How long a client may take to send a request's body (408 past it).
+    pub read_timeout: Dur,
+    /// A connection that moved no byte for this long is closed.
+    pub idle_timeout: Dur,
+    /// Open connections; past it the agent stops accepting for a while.
+    pub max_connections: usize,
+    /// Concurrent requests per HTTP/2 connection.
+    pub max_concurrent_streams: u32,
     pub auth: Option<ReceiverAuth>,
     pub tls: Option<ServerTlsConfig>,
 }
@@ -76,6 +98,11 @@ impl Default for HttpServerConfig {
         HttpServerConfig {
             endpoint: "127.0.0.1:4318".into(),
             max_request_body_size: ByteSize(20 << 20),
+            read_header_timeout: Dur(Duration::from_secs(10)),
+            read_timeout: Dur(Duration::from_secs(30)),
+            idle_timeout: Dur(Duration::from_secs(60)),
+            max_connections: 1024,
+            max_concurrent_streams: 100,
             auth: None,
             tls: None,
         }
@@ -109,6 +136,21 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Receiver>, DeEr
             );
         }
     }
+    let positive = grpc.as_ref().is_none_or(|g| {
+        g.max_concurrent_streams > 0 && g.max_connections > 0 && !g.idle_timeout.0.is_zero()
+    }) && http.as_ref().is_none_or(|h| {
+        h.max_concurrent_streams > 0
+            && h.max_connections > 0
+            && !h.idle_timeout.0.is_zero()
+            && !h.read_header_timeout.0.is_zero()
+            && !h.read_timeout.0.is_zero()
+    });
+    if !positive {
+        return Err(Invalid::new(
+            "timeouts, max_connections and max_concurrent_streams must be more than 0",
+        )
+        .locate(node));
+    }
     let acceptor = |tls: Option<&ServerTlsConfig>| {
         tls.map(|tls| {
             for file in [
@@ -138,10 +180,8 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Receiver>, DeEr
     }))
 }
 
-/// Stops a server when the receivers are told to stop.
-async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Otlp {
     /// Its settings, as written.
@@ -178,33 +218,25 @@ impl Receiver for Otlp {
                 ExportService::new(Receive(m, token.clone()), limit),
                 ExportService::new(Receive(l, token), limit),
             );
-            let shutdown = stopped(stop.clone());
-            started.tasks.push(match &self.grpc_tls {
-                Some(acceptor) => {
-                    let app = tonic::service::Routes::new(t)
-                        .add_service(m)
-                        .add_service(l)
-                        .into_axum_router();
-                    tokio::spawn(tls::serve(listener, acceptor.clone(), app, shutdown))
-                }
-                None => {
-                    let router = tonic::transport::Server::builder()
-                        .add_service(t)
-                        .add_service(m)
-                        .add_service(l);
-                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
-                        .with_nodelay(Some(true));
-                    let name = name.to_owned();
-                    tokio::spawn(async move {
-                        if let Err(e) = router
-                            .serve_with_incoming_shutdown(incoming, shutdown)
-                            .await
-                        {
-                            tracing::error!(receiver = %name, error = %e, "gRPC server failed");
-                        }
-                    })
-                }
-            });
+            let app = tonic::service::Routes::new(t)
+                .add_service(m)
+                .add_service(l)
+                .into_axum_router();
+            let limits = Limits {
+                max_connections: grpc.max_connections,
+                tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+                // HTTP/1 is not gRPC: a client speaking it gets little time.
+                read_header_timeout: TLS_HANDSHAKE_TIMEOUT,
+                idle_timeout: grpc.idle_timeout.0,
+                max_concurrent_streams: grpc.max_concurrent_streams,
+            };
+            started.tasks.push(serve::spawn(
+                listener,
+                self.grpc_tls.clone(),
+                app,
+                limits,
+                stop.clone(),
+            ));
         }
         if let Some(http) = &self.config.protocols.http {
             let listener = super::bind(&http.endpoint)?;
@@ -217,27 +249,25 @@ impl Receiver for Otlp {
                 m,
                 l,
                 http.max_request_body_size.0 as usize,
+                http.read_timeout.0,
                 http.auth
                     .as_ref()
                     .map(|a| BearerToken::new(&a.bearer_token)),
             );
-            let shutdown = stopped(stop.clone());
-            started.tasks.push(match &self.http_tls {
-                Some(acceptor) => {
-                    tokio::spawn(tls::serve(listener, acceptor.clone(), app, shutdown))
-                }
-                None => {
-                    let name = name.to_owned();
-                    tokio::spawn(async move {
-                        if let Err(e) = axum::serve(listener, app)
-                            .with_graceful_shutdown(shutdown)
-                            .await
-                        {
-                            tracing::error!(receiver = %name, error = %e, "HTTP server failed");
-                        }
-                    })
-                }
-            });
+            let limits = Limits {
+                max_connections: http.max_connections,
+                tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
+                read_header_timeout: http.read_header_timeout.0,
+                idle_timeout: http.idle_timeout.0,
+                max_concurrent_streams: http.max_concurrent_streams,
+            };
+            started.tasks.push(serve::spawn(
+                listener,
+                self.http_tls.clone(),
+                app,
+                limits,
+                stop.clone(),
+            ));
         }
         Ok(started)
     }

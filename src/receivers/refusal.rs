@@ -24,6 +24,8 @@ pub enum Refusal {
     TooLarge { limit: usize },
     #[error("reading the request body: {0}")]
     Body(String),
+    #[error("the request body did not arrive within {0:?}")]
+    Slow(Duration),
     #[error("the body is not valid {encoding}: {message}")]
     Compression {
         encoding: &'static str,
@@ -59,6 +61,7 @@ impl Refusal {
             Refusal::Unauthenticated => Code::Unauthenticated,
             Refusal::NoPipeline(_) => Code::Unimplemented,
             Refusal::TooLarge { .. } => Code::ResourceExhausted,
+            Refusal::Slow(_) => Code::DeadlineExceeded,
             Refusal::UnsupportedEncoding
             | Refusal::Body(_)
             | Refusal::Compression { .. }
@@ -74,6 +77,7 @@ impl Refusal {
             Refusal::NoPipeline(_) => StatusCode::NOT_FOUND,
             Refusal::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Slow(_) => StatusCode::REQUEST_TIMEOUT,
             Refusal::Body(_) | Refusal::Compression { .. } | Refusal::Malformed { .. } => {
                 StatusCode::BAD_REQUEST
             }

@@ -1,19 +1,11 @@
-//! TLS (and mTLS) on the receivers: a rustls acceptor and an accept loop
-//! that serves either receiver's router over HTTP/1.1 or HTTP/2, and stops
-//! gracefully (in-flight requests finish).
+//! TLS (and mTLS) on the receivers: the rustls acceptor their servers
+//! (`serve.rs`) hand each connection to.
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 /// TLS on a receiver; with `client_ca_file`, clients must present a
@@ -73,41 +65,4 @@ pub fn acceptor(config: &ServerTlsConfig) -> Result<TlsAcceptor, ServerTlsError>
     let mut server = builder.with_single_cert(certs(&config.cert_file)?, key)?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(server)))
-}
-
-/// Serves `app` over TLS until `shutdown` completes, then lets in-flight
-/// requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: axum::Router,
-    shutdown: impl Future<Output = ()>,
-) {
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => continue,
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            // A client that never finishes its handshake is not waited for.
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection =
-                builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
-            let _ = watcher.watch(connection.into_owned()).await;
-        });
-    }
-    graceful.shutdown().await;
 }

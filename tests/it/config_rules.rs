@@ -24,6 +24,20 @@ fn config(section: &str, id: &str, body: &str) -> String {
 }
 
 const RULES: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "receivers",
+        "otlp",
+        " { protocols: { http: { idle_timeout: 0s } } }",
+        "2:9",
+        "timeouts, max_connections and max_concurrent_streams must be more than 0",
+    ),
+    (
+        "receivers",
+        "otlp",
+        " { protocols: { grpc: { max_connections: 0 } } }",
+        "2:9",
+        "must be more than 0",
+    ),
     // (section, id, body, where the error points, what it says)
     (
         "receivers",

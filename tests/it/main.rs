@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod disk_queue_model;
 mod filter_and_sampling;
+mod hardening;
 mod health;
 mod ignis;
 mod interop;
