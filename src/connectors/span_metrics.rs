@@ -1,7 +1,10 @@
 //! `span_metrics`: derived signals operators asked for. From the spans that
 //! pass through, request count, error count and a duration histogram per
 //! service.name, span name, kind and status code; and from GenAI spans
-//! (`gen_ai.*` semantic conventions) token usage per system and model.
+//! the GenAI client metrics of the OpenTelemetry semantic conventions
+//! (v1.37: `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`,
+//! with their bucket boundaries and attributes; `gen_ai.system`, the older
+//! name of `gen_ai.provider.name`, is read too).
 //! A connector: the exporter of traces pipelines, the receiver of metrics
 //! pipelines, into which it emits cumulative OTLP metrics every `interval`. Series are capped at `max_series`; the rest is counted in an
 //! overflow series (`otel.metric.overflow: true`).
@@ -37,7 +40,7 @@ pub struct SpanMetricsConfig {
     pub histogram_buckets_ms: Vec<f64>,
     /// Series kept; more are counted in one overflow series.
     pub max_series: usize,
-    /// Token sums from `gen_ai.usage.*_tokens` per system and model.
+    /// The GenAI client metrics from spans with `gen_ai.*` attributes.
     pub gen_ai: bool,
 }
 
@@ -70,12 +73,51 @@ struct Series {
     sum_ms: f64,
 }
 
+/// One GenAI series: the semantic conventions' attributes (and, for token
+/// usage, the token type).
 #[derive(Clone, PartialEq, Eq, Hash)]
-struct TokenKey {
+struct GenAiKey {
     service: String,
-    system: String,
-    model: String,
-    kind: &'static str,
+    operation: String,
+    provider: String,
+    request_model: String,
+    response_model: String,
+    error_type: String,
+    token_type: &'static str,
+}
+
+/// `gen_ai.client.token.usage` bucket boundaries (semantic conventions).
+const TOKEN_BOUNDS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
+/// `gen_ai.client.operation.duration` bucket boundaries, in seconds.
+const DURATION_BOUNDS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// A cumulative explicit-bucket histogram.
+#[derive(Clone, Default)]
+struct Buckets {
+    buckets: Vec<u64>,
+    count: u64,
+    sum: f64,
+}
+
+impl Buckets {
+    fn record(&mut self, bounds: &[f64], value: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; bounds.len() + 1];
+        }
+        let bucket = bounds
+            .iter()
+            .position(|b| value <= *b)
+            .unwrap_or(bounds.len());
+        self.buckets[bucket] += 1;
+        self.count += 1;
+        self.sum += value;
+    }
 }
 
 pub struct SpanMetrics {
@@ -91,7 +133,10 @@ pub struct SpanMetrics {
 #[derive(Default)]
 struct State {
     series: HashMap<SeriesKey, Series>,
-    tokens: HashMap<TokenKey, i64>,
+    /// By key with `token_type` "input" / "output".
+    tokens: HashMap<GenAiKey, Buckets>,
+    /// By key with an empty `token_type`.
+    durations: HashMap<GenAiKey, Buckets>,
 }
 
 fn now_nanos() -> u64 {
@@ -117,6 +162,22 @@ fn kv(key: &str, value: Value) -> KeyValue {
 }
 
 const OVERFLOW: &str = "otel.metric.overflow";
+
+/// A GenAI series' attributes, the empty ones left out.
+fn gen_ai_attributes(key: &GenAiKey) -> Vec<KeyValue> {
+    [
+        ("gen_ai.operation.name", key.operation.as_str()),
+        ("gen_ai.provider.name", key.provider.as_str()),
+        ("gen_ai.request.model", key.request_model.as_str()),
+        ("gen_ai.response.model", key.response_model.as_str()),
+        ("error.type", key.error_type.as_str()),
+        ("gen_ai.token.type", key.token_type),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(name, value)| kv(name, Value::StringValue(value.to_owned())))
+    .collect()
+}
 
 impl SpanMetrics {
     pub fn new(config: &SpanMetricsConfig) -> Self {
@@ -175,30 +236,68 @@ impl SpanMetrics {
             .position(|b| duration_ms <= *b)
             .unwrap_or(self.bounds_ms.len());
         series.buckets[bucket] += 1;
-        if !self.gen_ai {
-            return;
+        if self.gen_ai {
+            self.record_gen_ai(state, service, span, status);
         }
-        let (Some(system), model) = (
-            string_attribute(&span.attributes, "gen_ai.system")
-                .or_else(|| string_attribute(&span.attributes, "gen_ai.provider.name")),
-            string_attribute(&span.attributes, "gen_ai.request.model").unwrap_or(""),
-        ) else {
+    }
+
+    /// The GenAI client metrics of a span that has `gen_ai.*` attributes.
+    fn record_gen_ai(&self, state: &mut State, service: &str, span: &Span, status: i32) {
+        let text = |key: &str| string_attribute(&span.attributes, key).unwrap_or_default();
+        let provider = string_attribute(&span.attributes, "gen_ai.provider.name")
+            .or_else(|| string_attribute(&span.attributes, "gen_ai.system"));
+        let Some(provider) = provider else {
             return;
         };
-        for (kind, attribute) in [
+        let error_type = match string_attribute(&span.attributes, "error.type") {
+            Some(kind) => kind,
+            None if status == 2 => "_OTHER",
+            None => "",
+        };
+        let key = GenAiKey {
+            service: service.to_owned(),
+            operation: text("gen_ai.operation.name").to_owned(),
+            provider: provider.to_owned(),
+            request_model: text("gen_ai.request.model").to_owned(),
+            response_model: text("gen_ai.response.model").to_owned(),
+            error_type: error_type.to_owned(),
+            token_type: "",
+        };
+        let seconds = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano) as f64
+            / 1e9;
+        let room = |map: &HashMap<GenAiKey, Buckets>, key: &GenAiKey| {
+            map.contains_key(key) || map.len() < self.max_series
+        };
+        if room(&state.durations, &key) {
+            state
+                .durations
+                .entry(key.clone())
+                .or_default()
+                .record(&DURATION_BOUNDS, seconds);
+        }
+        // Token usage is recorded for successful operations only.
+        if !error_type.is_empty() {
+            return;
+        }
+        for (token_type, attribute) in [
             ("input", "gen_ai.usage.input_tokens"),
             ("output", "gen_ai.usage.output_tokens"),
         ] {
-            if let Some(tokens) = int_attr(&span.attributes, attribute) {
-                let key = TokenKey {
-                    service: service.to_owned(),
-                    system: system.to_owned(),
-                    model: model.to_owned(),
-                    kind,
-                };
-                if state.tokens.contains_key(&key) || state.tokens.len() < self.max_series {
-                    *state.tokens.entry(key).or_default() += tokens;
-                }
+            let Some(tokens) = int_attr(&span.attributes, attribute) else {
+                continue;
+            };
+            let key = GenAiKey {
+                token_type,
+                ..key.clone()
+            };
+            if room(&state.tokens, &key) {
+                state
+                    .tokens
+                    .entry(key)
+                    .or_default()
+                    .record(&TOKEN_BOUNDS, tokens as f64);
             }
         }
     }
@@ -207,7 +306,7 @@ impl SpanMetrics {
     /// no span has been seen.
     pub fn snapshot(&self) -> Option<Metrics> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.series.is_empty() && state.tokens.is_empty() {
+        if state.series.is_empty() && state.durations.is_empty() {
             return None;
         }
         let now = now_nanos();
@@ -241,7 +340,7 @@ impl SpanMetrics {
             ..Default::default()
         };
         let mut services: Vec<&str> = state.series.keys().map(|k| k.service.as_str()).collect();
-        services.extend(state.tokens.keys().map(|k| k.service.as_str()));
+        services.extend(state.durations.keys().map(|k| k.service.as_str()));
         services.sort_unstable();
         services.dedup();
         for service in services {
@@ -284,24 +383,44 @@ impl SpanMetrics {
                     ..Default::default()
                 });
             }
-            let tokens: Vec<NumberDataPoint> = state
-                .tokens
-                .iter()
-                .filter(|(k, _)| k.service == service)
-                .map(|(k, total)| NumberDataPoint {
-                    attributes: vec![
-                        kv("gen_ai.system", Value::StringValue(k.system.clone())),
-                        kv("gen_ai.request.model", Value::StringValue(k.model.clone())),
-                        kv("gen_ai.token.type", Value::StringValue(k.kind.into())),
-                    ],
-                    start_time_unix_nano: self.start_unix_nano,
-                    time_unix_nano: now,
-                    value: Some(number_data_point::Value::AsInt(*total)),
-                    ..Default::default()
-                })
-                .collect();
-            if !tokens.is_empty() {
-                metrics.push(sum("gen_ai.usage.tokens", "{token}", tokens));
+            let gen_ai = |map: &HashMap<GenAiKey, Buckets>, bounds: &[f64]| {
+                map.iter()
+                    .filter(|(k, _)| k.service == service)
+                    .map(|(k, h)| HistogramDataPoint {
+                        attributes: gen_ai_attributes(k),
+                        start_time_unix_nano: self.start_unix_nano,
+                        time_unix_nano: now,
+                        count: h.count,
+                        sum: Some(h.sum),
+                        bucket_counts: h.buckets.clone(),
+                        explicit_bounds: bounds.to_vec(),
+                        ..Default::default()
+                    })
+                    .collect::<Vec<_>>()
+            };
+            for (name, unit, points) in [
+                (
+                    "gen_ai.client.token.usage",
+                    "{token}",
+                    gen_ai(&state.tokens, &TOKEN_BOUNDS),
+                ),
+                (
+                    "gen_ai.client.operation.duration",
+                    "s",
+                    gen_ai(&state.durations, &DURATION_BOUNDS),
+                ),
+            ] {
+                if !points.is_empty() {
+                    metrics.push(Metric {
+                        name: name.into(),
+                        unit: unit.into(),
+                        data: Some(Data::Histogram(Histogram {
+                            aggregation_temporality: cumulative,
+                            data_points: points,
+                        })),
+                        ..Default::default()
+                    });
+                }
             }
         }
         let mut out = Metrics::default();
@@ -411,13 +530,15 @@ mod tests {
     fn counts_errors_durations_and_tokens() {
         let config = SpanMetricsConfig {
             histogram_buckets_ms: vec![10.0, 100.0],
-            max_series: 2,
+            max_series: 3,
             ..SpanMetricsConfig::default()
         };
         let sm = SpanMetrics::new(&config);
         let tokens = |model: &str, input: i64, output: i64| {
             vec![
+                // The older name of gen_ai.provider.name.
                 kv("gen_ai.system", Value::StringValue("openai".into())),
+                kv("gen_ai.operation.name", Value::StringValue("chat".into())),
                 kv("gen_ai.request.model", Value::StringValue(model.into())),
                 kv("gen_ai.usage.input_tokens", Value::IntValue(input)),
                 kv("gen_ai.usage.output_tokens", Value::IntValue(output)),
@@ -429,8 +550,9 @@ mod tests {
                 span("GET /a", 5, 0, vec![]),
                 span("GET /a", 50, 0, vec![]),
                 span("GET /a", 500, 0, vec![]),
-                span("chat gpt-4o", 1200, 2, tokens("gpt-4o", 100, 20)),
-                span("chat gpt-4o", 800, 2, tokens("gpt-4o", 50, 10)),
+                span("chat gpt-4o", 1200, 1, tokens("gpt-4o", 100, 20)),
+                span("chat gpt-4o", 800, 1, tokens("gpt-4o", 50, 10)),
+                span("chat gpt-4o failed", 30, 2, tokens("gpt-4o", 7, 0)),
                 span("GET /b", 1, 0, vec![]), // a third series: over max_series
             ],
         ));
@@ -457,7 +579,8 @@ mod tests {
         let Some(Data::Sum(errors)) = &find(&m, "traces.span.metrics.errors").data else {
             panic!()
         };
-        assert_eq!(by_name(&errors.data_points, "chat gpt-4o"), Some(2));
+        assert_eq!(by_name(&errors.data_points, "chat gpt-4o"), Some(0));
+        assert_eq!(by_name(&errors.data_points, "chat gpt-4o failed"), Some(1));
         assert_eq!(by_name(&errors.data_points, "GET /a"), Some(0));
         let Some(Data::Histogram(h)) = &find(&m, "traces.span.metrics.duration").data else {
             panic!()
@@ -470,18 +593,54 @@ mod tests {
         assert_eq!(a.bucket_counts, vec![1, 1, 1]);
         assert_eq!(a.count, 3);
         assert_eq!(a.sum, Some(555.0));
-        let Some(Data::Sum(tokens)) = &find(&m, "gen_ai.usage.tokens").data else {
+        let Some(Data::Histogram(tokens)) = &find(&m, "gen_ai.client.token.usage").data else {
             panic!()
         };
-        let total = |kind: &str| {
+        assert_eq!(find(&m, "gen_ai.client.token.usage").unit, "{token}");
+        let usage = |kind: &str| {
             tokens
                 .data_points
                 .iter()
                 .find(|p| string_attribute(&p.attributes, "gen_ai.token.type") == Some(kind))
-                .map(value)
+                .unwrap()
         };
-        assert_eq!(total("input"), Some(150));
-        assert_eq!(total("output"), Some(30));
+        // The failed call's tokens are not usage.
+        assert_eq!((usage("input").count, usage("input").sum), (2, Some(150.0)));
+        assert_eq!(
+            (usage("output").count, usage("output").sum),
+            (2, Some(30.0))
+        );
+        assert_eq!(usage("input").explicit_bounds, TOKEN_BOUNDS.to_vec());
+        let input = &usage("input").attributes;
+        assert_eq!(
+            string_attribute(input, "gen_ai.provider.name"),
+            Some("openai")
+        );
+        assert_eq!(
+            string_attribute(input, "gen_ai.operation.name"),
+            Some("chat")
+        );
+        assert_eq!(
+            string_attribute(input, "gen_ai.request.model"),
+            Some("gpt-4o")
+        );
+        let Some(Data::Histogram(durations)) = &find(&m, "gen_ai.client.operation.duration").data
+        else {
+            panic!()
+        };
+        assert_eq!(find(&m, "gen_ai.client.operation.duration").unit, "s");
+        let ok = durations
+            .data_points
+            .iter()
+            .find(|p| string_attribute(&p.attributes, "error.type").is_none())
+            .unwrap();
+        assert_eq!((ok.count, ok.sum), (2, Some(2.0)));
+        let failed = durations
+            .data_points
+            .iter()
+            .find(|p| string_attribute(&p.attributes, "error.type") == Some("_OTHER"))
+            .unwrap();
+        assert_eq!(failed.count, 1);
         assert_eq!(
             m.resource_metrics[0].resource.as_ref().unwrap().attributes[0].key,
             "service.name"
