@@ -9,6 +9,7 @@ mod config;
 mod config_rules;
 mod crash;
 mod delivery;
+mod deploy;
 mod disk_queue_model;
 mod filter_and_sampling;
 mod hardening;
