@@ -65,6 +65,15 @@ enum QueueCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Send what the queues hold to an OTLP/HTTP endpoint, removing only
+    /// what it acknowledged. Stop the agent first.
+    Replay {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The OTLP/HTTP endpoint (`/v1/<signal>` is appended).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 fn queue(action: QueueCommand) -> ExitCode {
@@ -113,6 +122,22 @@ fn queue(action: QueueCommand) -> ExitCode {
                 )
             })
         }
+        QueueCommand::Replay { dir, to } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .and_then(|runtime| runtime.block_on(tools::replay(&dir, &to)))
+            .and_then(|r| {
+                eprintln!(
+                    "replayed {} requests ({} items); {} left in the queues",
+                    r.requests, r.items, r.left
+                );
+                match r.stopped {
+                    Some(reason) => Err(std::io::Error::other(format!(
+                        "stopped: the destination answered {reason}"
+                    ))),
+                    None => Ok(()),
+                }
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

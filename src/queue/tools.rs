@@ -115,3 +115,75 @@ fn json<S: Signal>(payload: &[u8]) -> Option<String> {
     let request = S::decode(payload).ok()?;
     serde_json::to_string(&request).ok()
 }
+
+/// What a replay delivered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    pub requests: u64,
+    pub items: u64,
+    /// Requests still queued: the destination did not take them.
+    pub left: u64,
+    /// Why it stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// Sends what the queues under `base` hold to `to` (OTLP/HTTP, protobuf,
+/// gzip), oldest first, and removes from the queue only what the
+/// destination acknowledged. No agent may be running on the queues.
+pub async fn replay(base: &Path, to: &str) -> std::io::Result<Replayed> {
+    use super::disk::{DiskCounters, DiskOptions, DiskQueue, Fsync};
+    use super::WhenFull;
+    use crate::exporters::http::HttpTransport;
+    use crate::exporters::otlp::OtlpExporterConfig;
+    use crate::exporters::{Batch, Outcome, Transport};
+    let config: OtlpExporterConfig = serde_json::from_value(serde_json::json!({ "endpoint": to }))
+        .map_err(std::io::Error::other)?;
+    config
+        .check(true)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let transport = HttpTransport::new(&config).map_err(std::io::Error::other)?;
+    let mut replayed = Replayed::default();
+    for (_, signal, dir) in queues(base, None)? {
+        let options = DiskOptions {
+            dir,
+            capacity: u64::MAX,
+            segment_size: 8 << 20,
+            when_full: WhenFull::Block,
+            block_timeout: std::time::Duration::ZERO,
+            fsync: Fsync::Always,
+            max_age: None,
+        };
+        let queue = DiskQueue::<()>::open(options, DiskCounters::default())?;
+        while let Some(entry) = queue.pop_until(tokio::time::Instant::now()).await {
+            let batch = Batch {
+                data: entry.data.clone(),
+                items: entry.items,
+            };
+            let outcome = match signal.as_str() {
+                "traces" => <HttpTransport as Transport<Traces>>::send(&transport, &batch).await,
+                "metrics" => <HttpTransport as Transport<Metrics>>::send(&transport, &batch).await,
+                _ => <HttpTransport as Transport<Logs>>::send(&transport, &batch).await,
+            };
+            match outcome {
+                Outcome::Sent { .. } => {
+                    queue.ack(&entry.position.into_iter().collect::<Vec<_>>());
+                    replayed.requests += 1;
+                    replayed.items += entry.items as u64;
+                }
+                Outcome::Retry { reason, .. }
+                | Outcome::TooLarge { reason }
+                | Outcome::Permanent { reason } => {
+                    replayed.stopped = Some(reason);
+                    break;
+                }
+            }
+        }
+        replayed.left += queue.usage().0 as u64;
+        queue.close();
+        queue.finish().await?;
+        if replayed.stopped.is_some() {
+            break;
+        }
+    }
+    Ok(replayed)
+}
