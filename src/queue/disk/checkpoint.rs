@@ -78,19 +78,15 @@ impl CheckpointJob {
 }
 
 impl State {
-    /// Releases the acknowledged records at the head of what was handed
-    /// out, moves the checkpoint position past them, and says whether it
-    /// is time to persist it (a segment finished, or a second passed).
+    /// Moves the checkpoint position past the acknowledged records at the
+    /// head of what was handed out (their space was released when they were
+    /// acknowledged), and says whether it is time to persist it (a segment
+    /// finished, or a second passed).
     pub(super) fn advance(&mut self) -> bool {
         let mut moved = false;
         while self.in_flight.front().is_some_and(|f| f.acked) {
             let done = self.in_flight.pop_front().expect("checked");
             self.acked = done.next;
-            self.live_bytes = self.live_bytes.saturating_sub(done.bytes);
-            self.live_items = self.live_items.saturating_sub(done.items);
-            if done.bytes > 0 {
-                self.live_entries = self.live_entries.saturating_sub(1);
-            }
             moved = true;
         }
         if !moved {

@@ -111,6 +111,18 @@ struct State {
     last_checkpoint: Instant,
 }
 
+impl State {
+    /// A record is acknowledged (delivered, dropped or expired): its space
+    /// is free, whatever the records before it are doing.
+    fn release(&mut self, bytes: u64, items: u64) {
+        self.live_bytes = self.live_bytes.saturating_sub(bytes);
+        self.live_items = self.live_items.saturating_sub(items);
+        if bytes > 0 {
+            self.live_entries = self.live_entries.saturating_sub(1);
+        }
+    }
+}
+
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("{segment:020}.seg"))
 }
@@ -194,7 +206,16 @@ impl<S> DiskQueue<S> {
         let len = record.len() as u64;
         let mut evicted = Evicted::default();
         let mut checkpoint = false;
-        if inner.options.when_full == WhenFull::DropOldest {
+        // Records handed to senders are being delivered: they are not
+        // evicted, so evicting only helps when the rest can make room.
+        let sending: u64 = state
+            .in_flight
+            .iter()
+            .filter(|f| !f.acked)
+            .map(|f| f.bytes)
+            .sum();
+        let evictable = sending + len <= inner.options.capacity || sending == 0;
+        if inner.options.when_full == WhenFull::DropOldest && evictable {
             while state.live_bytes + len > inner.options.capacity {
                 let Some(read) =
                     state.read_next(&inner.options.dir, &inner.counters, inner.options.max_age)
@@ -202,6 +223,7 @@ impl<S> DiskQueue<S> {
                     break;
                 };
                 evicted.items += read.entry.items;
+                state.release(read.bytes, read.entry.items as u64);
                 state.in_flight.push_back(InFlight {
                     start: read.start,
                     next: read.next,
@@ -256,23 +278,25 @@ impl<S> DiskQueue<S> {
             let synced = self.inner.synced.notified();
             tokio::pin!(synced);
             synced.as_mut().enable();
-            let job = {
+            {
                 let mut state = self.inner.lock();
                 if state.writer.synced >= write {
                     return Ok(());
                 }
-                if state.writer.syncing {
-                    None
-                } else {
-                    let job = state.writer.sync_job().map_err(storage)?;
-                    state.writer.syncing = job.is_some();
-                    job
+                if let Some(error) = &state.writer.failed {
+                    return Err(PushError::Storage(error.clone()));
                 }
-            };
-            match job {
-                None => synced.await,
-                Some(job) => self.inner.sync(job).await?,
+                if !state.writer.syncing {
+                    if let Some(job) = state.writer.sync_job().map_err(storage)? {
+                        state.writer.syncing = true;
+                        // The sync is its own task: a waiter that goes away
+                        // (its client hung up) does not leave it half done.
+                        let inner = Arc::clone(&self.inner);
+                        tokio::spawn(async move { inner.sync(job).await });
+                    }
+                }
             }
+            synced.await;
         }
     }
 
@@ -349,14 +373,20 @@ impl<S> DiskQueue<S> {
         }
     }
 
-    /// Marks delivered (or dropped) records, releases their space and moves
-    /// the checkpoint (persisted in the background).
+    /// Marks delivered (or dropped) records and releases their space at
+    /// once; the checkpoint moves past them once every record before them
+    /// is acknowledged too (persisted in the background).
     pub fn ack(&self, positions: &[Position]) {
         let checkpoint = {
             let mut state = self.inner.lock();
             for position in positions {
-                if let Some(f) = state.in_flight.iter_mut().find(|f| f.start == *position) {
+                let Some(f) = state.in_flight.iter_mut().find(|f| f.start == *position) else {
+                    continue;
+                };
+                if !f.acked {
                     f.acked = true;
+                    let (bytes, items) = (f.bytes, f.items);
+                    state.release(bytes, items);
                 }
             }
             state.advance()
@@ -434,24 +464,28 @@ impl Inner {
     }
 
     /// Runs a sync job on a blocking thread and records what it made durable.
+    /// A failed fsync is final: Linux may have dropped the pages it could
+    /// not write, so a later fsync that succeeds proves nothing. Every
+    /// write after it is refused until a restart replays the files.
     async fn sync(&self, job: SyncJob) -> Result<(), PushError> {
         let outcome = blocking(move || job.run()).await;
         let mut state = self.lock();
         state.writer.syncing = false;
         let result = match outcome {
             Ok(Ok(target)) => {
-                state.writer.settle(Ok(target));
+                state.writer.settle(target);
                 Ok(())
             }
-            Ok(Err((e, job))) => {
-                state.writer.settle(Err(job));
-                Err(storage(e))
-            }
-            Err(e) => Err(storage(e)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
+        if let Err(error) = &result {
+            tracing::error!(dir = %self.options.dir.display(), %error, "fsync failed: the disk queue refuses new data until the agent restarts");
+            state.writer.failed = Some(format!("fsync failed: {error}"));
+        }
         drop(state);
         self.synced.notify_waiters();
-        result
+        result.map_err(PushError::Storage)
     }
 
     /// Persists the checkpoint on a blocking thread unless a job is out;
@@ -732,6 +766,44 @@ mod tests {
             vec![2]
         );
         assert_eq!(counters.expired_items.get(), entry(1).items as u64);
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_evicts_around_a_record_being_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = (RECORD_HEAD + entry(0).data.len()) as u64;
+        let opts = DiskOptions {
+            capacity: 3 * record,
+            when_full: WhenFull::DropOldest,
+            ..options(dir.path())
+        };
+        let (q, _) = open(&opts);
+        for n in 0..3 {
+            q.push(entry(n)).await.unwrap();
+        }
+        // Record 0 is with a sender (retrying, say) when the queue fills.
+        let sending = q.pop().await.unwrap();
+        let evicted = q.push(entry(3)).await.unwrap();
+        assert_eq!(evicted.items, entry(1).items, "only the oldest waiting one goes");
+        assert_eq!(q.usage().0, 3);
+        assert_eq!(
+            drain(&q).await.iter().map(number).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        // The one being sent is never evicted: with no room besides it, Full.
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DiskOptions {
+            capacity: record,
+            when_full: WhenFull::DropOldest,
+            ..options(dir.path())
+        };
+        let (q, _) = open(&opts);
+        q.push(entry(0)).await.unwrap();
+        let held = q.pop().await.unwrap();
+        assert_eq!(q.push(entry(1)).await.unwrap_err(), PushError::Full);
+        q.ack(&[held.position.unwrap()]);
+        q.push(entry(1)).await.unwrap();
+        drop(sending);
     }
 
     #[tokio::test]

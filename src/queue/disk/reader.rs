@@ -78,6 +78,7 @@ impl State {
                     });
                     if expired {
                         counters.expired_items.add(record.items as u64);
+                        self.release(len, record.items as u64);
                         self.in_flight.push_back(InFlight {
                             start: at,
                             next,

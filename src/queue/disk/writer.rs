@@ -1,7 +1,7 @@
 //! Appending records to the active segment, rotating segments, and knowing
 //! what must be synced for a write to be durable. Nothing here syncs while
 //! the queue's lock is held: `sync_job` hands out what to sync, and the job
-//! runs on a blocking thread (`SyncJob::run`).
+//! runs on a blocking thread (`SyncJob::run`) in a task of its own.
 
 use super::format::{self, HEADER_LEN};
 use super::segment_path;
@@ -22,6 +22,8 @@ pub struct Writer {
     pub synced: u64,
     /// A sync job is out: later waiters wait for it.
     pub syncing: bool,
+    /// Set when an fsync failed: nothing written since can be called durable.
+    pub failed: Option<String>,
     /// Rotated segments whose last records are not synced yet.
     unsynced: Vec<File>,
     /// A segment was created since the directory was last synced.
@@ -37,17 +39,13 @@ pub struct SyncJob {
 
 impl SyncJob {
     /// Blocking: fsyncs the segments written to (and the directory when a
-    /// segment was created). On failure, returns what is still unsynced.
-    pub fn run(self) -> Result<u64, (std::io::Error, SyncJob)> {
+    /// segment was created).
+    pub fn run(self) -> std::io::Result<u64> {
         for file in &self.files {
-            if let Err(e) = file.sync_data() {
-                return Err((e, self));
-            }
+            file.sync_data()?;
         }
         if let Some(dir) = &self.dir {
-            if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-                return Err((e, self));
-            }
+            File::open(dir)?.sync_all()?;
         }
         Ok(self.target)
     }
@@ -65,6 +63,7 @@ impl Writer {
             writes: 0,
             synced: 0,
             syncing: false,
+            failed: None,
             unsynced: Vec::new(),
             dir_dirty: true,
         })
@@ -113,18 +112,9 @@ impl Writer {
         }))
     }
 
-    /// A job ended: what it made durable, or what it left unsynced.
-    pub fn settle(&mut self, result: Result<u64, SyncJob>) {
-        match result {
-            Ok(target) => self.synced = self.synced.max(target),
-            Err(job) => {
-                // Keep the rotated ones (the active file is kept anyway).
-                let mut files = job.files;
-                files.pop();
-                self.unsynced.splice(0..0, files);
-                self.dir_dirty |= job.dir.is_some();
-            }
-        }
+    /// A job made every write up to `target` durable.
+    pub fn settle(&mut self, target: u64) {
+        self.synced = self.synced.max(target);
     }
 }
 
