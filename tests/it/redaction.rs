@@ -703,6 +703,32 @@ proptest! {
 }
 
 #[test]
+fn a_look_alike_key_does_not_shield_the_next_one() {
+    for (text, secret) in [
+        ("token_count=5 password=hunter2hunter2", "hunter2hunter2"),
+        ("monkey=1 password=hunter2hunter2", "hunter2hunter2"),
+        (
+            "gen_ai.usage.input_tokens: 12 api_key=skabcdef123456",
+            "skabcdef123456",
+        ),
+    ] {
+        let redacted = redaction().text(text).unwrap();
+        assert!(!redacted.contains(secret), "{redacted}");
+    }
+    // Only the blocked key's value goes.
+    assert_eq!(
+        redaction().text("password=abc user=johnsmith").unwrap(),
+        "password=<redacted:key_value> user=johnsmith"
+    );
+    assert_eq!(
+        redaction()
+            .text("Authorization: Bearer abcdefgh12345678 done")
+            .unwrap(),
+        "Authorization: <redacted:key_value> done"
+    );
+}
+
+#[test]
 fn blocked_keys_in_text_keep_the_key_and_lose_the_value() {
     let redacted = redaction()
         .text("login failed passwd=hunter2xyz for user 42; token_count=7")

@@ -784,7 +784,11 @@ mod tests {
         // Record 0 is with a sender (retrying, say) when the queue fills.
         let sending = q.pop().await.unwrap();
         let evicted = q.push(entry(3)).await.unwrap();
-        assert_eq!(evicted.items, entry(1).items, "only the oldest waiting one goes");
+        assert_eq!(
+            evicted.items,
+            entry(1).items,
+            "only the oldest waiting one goes"
+        );
         assert_eq!(q.usage().0, 3);
         assert_eq!(
             drain(&q).await.iter().map(number).collect::<Vec<_>>(),
