@@ -152,7 +152,7 @@ fn build(tree: &Located<Node>, problems: &mut Problems, metrics: &Arc<Registry>)
             .unwrap_or_default();
         for (key, value) in entries {
             if let Ok(id) = ComponentId::parse(&key.value) {
-                fingerprints.insert((section, id), value.fingerprint());
+                fingerprints.insert((section, id), value.fingerprint() ^ tls_files(value));
             }
         }
     }
@@ -166,6 +166,35 @@ fn build(tree: &Located<Node>, problems: &mut Problems, metrics: &Arc<Registry>)
         service: service?,
         metrics,
     })
+}
+
+/// A digest of the TLS files a component's settings name: a reload after a
+/// certificate was renewed (a Secret rotated) rebuilds the component even
+/// though its settings read the same. (API key and OAuth2 secret files are
+/// re-read as they change, without a reload.)
+fn tls_files(node: &Located<Node>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(node: &Located<Node>, h: &mut std::collections::hash_map::DefaultHasher) {
+        match &node.value {
+            Node::Map(entries) => {
+                for (key, value) in entries {
+                    let named = ["cert_file", "key_file", "client_ca_file", "ca_file"]
+                        .contains(&key.value.as_str());
+                    match &value.value {
+                        Node::Str { text, .. } if named => {
+                            std::fs::read(text).unwrap_or_default().hash(h);
+                        }
+                        _ => walk(value, h),
+                    }
+                }
+            }
+            Node::Seq(items) => items.iter().for_each(|item| walk(item, h)),
+            _ => {}
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    walk(node, &mut h);
+    h.finish()
 }
 
 impl std::fmt::Debug for Config {

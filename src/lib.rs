@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod processors;
 pub mod proto;
 pub mod queue;
+pub mod queue_commands;
 pub mod receivers;
 pub mod signal;
 pub mod telemetry;

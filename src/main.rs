@@ -77,7 +77,7 @@ enum QueueCommand {
 }
 
 fn queue(action: QueueCommand) -> ExitCode {
-    use ignis_agent::queue::tools;
+    use ignis_agent::queue_commands as tools;
     let result = match action {
         QueueCommand::Inspect { dir } => tools::inspect(&dir).map(|queues| {
             if queues.is_empty() {

@@ -55,6 +55,17 @@ impl Registry {
         gauges.insert((name, labels(pairs)), Box::new(read));
     }
 
+    /// Removes the gauges whose labels include all of `pairs` (a component
+    /// that is gone: its gauges would read what it left behind).
+    pub fn forget_gauges(&self, pairs: &[(&str, &str)]) {
+        let mut gauges = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        gauges.retain(|(_, labels), _| {
+            !pairs
+                .iter()
+                .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        });
+    }
+
     /// The sum of a counter over all label sets matching `pairs`.
     pub fn total(&self, name: &str, pairs: &[(&str, &str)]) -> u64 {
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());

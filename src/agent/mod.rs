@@ -121,11 +121,12 @@ impl Agent {
     pub async fn apply(&mut self, config: &Config) -> Result<(), StartError> {
         self.grace_period = config.service.grace_period.0;
         self.metrics = Arc::clone(&config.metrics);
-        self.retire_changed_exporters(config).await;
+        let replaced = self.set_aside_changed_exporters(config).await;
 
         let (limit, spike, interval) = config.memory_limit();
         let limiter = MemoryLimiter::new(limit, spike);
-        let mut generation = vec![tokio::spawn(Arc::clone(&limiter).run(interval))];
+        // Aborted if this config does not start.
+        let mut generation = Tasks(vec![tokio::spawn(Arc::clone(&limiter).run(interval))]);
         let gauge = Arc::clone(&limiter);
         self.metrics
             .gauge("ignis_process_resident_memory_bytes", &[], move || {
@@ -152,13 +153,24 @@ impl Agent {
                 metrics,
                 logs,
             };
-            generation.push(emitter.clone().spawn());
+            generation.0.push(emitter.clone().spawn());
             emitters.push(emitter);
         }
         self.start_admin(config).await?;
         self.apply_receivers(config, &graphs).await?;
 
-        for task in std::mem::replace(&mut self.generation, generation) {
+        // The new pipelines are in force: the replaced exporters (memory
+        // queues) deliver what they hold in the background.
+        for retired in replaced {
+            if let Some(draining) = retired.retire(self.grace_period).await {
+                self.retiring.push(draining);
+            }
+        }
+        // What the old connectors derived since their last interval goes out.
+        for emitter in &self.emitters {
+            emitter.emit().await;
+        }
+        for task in std::mem::replace(&mut self.generation, std::mem::take(&mut generation.0)) {
             task.abort();
         }
         self.emitters = emitters;
@@ -174,8 +186,12 @@ impl Agent {
         Ok(())
     }
 
-    /// Retires exporters that the new config drops or changes.
-    async fn retire_changed_exporters(&mut self, config: &Config) {
+    /// Takes out the exporters that the new config drops or changes. A
+    /// disk queue is retired at once (its replacement may open the same
+    /// directory); memory queues are returned, to retire once the new
+    /// pipelines are in force, so the receivers never meet a closed queue.
+    async fn set_aside_changed_exporters(&mut self, config: &Config) -> Vec<RunningExporter> {
+        let mut later = Vec::new();
         let keys: Vec<_> = self.exporters.keys().cloned().collect();
         for key in keys {
             let (id, kind) = &key;
@@ -200,10 +216,15 @@ impl Agent {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|(health, _)| health.name() != retired.name);
-            if let Some(draining) = retired.retire(self.grace_period).await {
-                self.retiring.push(draining);
+            self.metrics
+                .forget_gauges(&[("exporter", &id.to_string()), ("signal", kind.as_str())]);
+            if retired.queue.is_durable() {
+                retired.retire(self.grace_period).await;
+            } else {
+                later.push(retired);
             }
         }
+        later
     }
 
     /// The exporters and pipelines of one signal: kept exporters are
@@ -399,6 +420,17 @@ impl Agent {
             drained,
             left_on_disk,
             dropped,
+        }
+    }
+}
+
+/// Tasks aborted when dropped, unless taken.
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
         }
     }
 }

@@ -76,11 +76,14 @@ impl RunningReceiver {
         let _ = self.stop.send(true);
     }
 
-    /// Stops, letting in-flight requests finish until `deadline`.
+    /// Stops, letting in-flight requests finish until `deadline`; what is
+    /// still open then (a stream whose body never comes) is cut.
     pub async fn stop(self, deadline: tokio::time::Instant) {
         self.signal_stop();
-        for task in self.tasks {
-            let _ = tokio::time::timeout_at(deadline, task).await;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
     }
 }

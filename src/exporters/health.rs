@@ -123,6 +123,11 @@ impl Health {
             state.failing_since = Some(now_ms());
             state.failing_since_instant = Some(now);
             state.last_summary = Some(now);
+            let what = if retry_in.is_some() {
+                "cannot deliver to the destination; the data is kept and retried"
+            } else {
+                "cannot deliver to the destination; this batch is dropped (ignis_exporter_dropped_items)"
+            };
             tracing::warn!(
                 exporter = %self.exporter,
                 signal = self.signal,
@@ -131,7 +136,7 @@ impl Health {
                 retry_in_ms,
                 batch_items = items,
                 queued_items,
-                "cannot deliver to the destination; the data is kept and retried"
+                "{what}"
             );
             return;
         }

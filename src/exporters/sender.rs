@@ -221,6 +221,8 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                         });
                     }
                     Outcome::Permanent { reason } => {
+                        self.health
+                            .failed(&reason, items, attempts, None, &*self.queue);
                         break Some(self.drop_items(items, DropReason::PermanentError, &reason));
                     }
                     Outcome::TooLarge { reason } => {
@@ -243,6 +245,8 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                     }
                     Outcome::Retry { after, reason } => {
                         if !retry.enabled {
+                            self.health
+                                .failed(&reason, items, attempts, None, &*self.queue);
                             break Some(self.drop_items(
                                 items,
                                 DropReason::PermanentError,

@@ -244,11 +244,6 @@ pub struct Valid<S> {
 }
 
 impl<S: Signal> Valid<S> {
-    /// Items dropped for invalid ids.
-    pub fn rejected(&self) -> usize {
-        self.rejected
-    }
-
     /// What the client is answered once the request is queued.
     pub fn response(&self) -> S::Response {
         if self.rejected == 0 {

@@ -4,7 +4,6 @@
 mod config;
 pub mod disk;
 mod memory;
-pub mod tools;
 
 pub use config::{FsyncPolicy, QueueConfig, Storage};
 pub use disk::{DiskQueue, Position};

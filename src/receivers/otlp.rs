@@ -183,6 +183,10 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Receiver>, DeEr
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// HTTP/1 on the gRPC port is not gRPC: such a client gets this long to
+/// send its headers (and then an error).
+const HTTP1_ON_GRPC_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Otlp {
     /// Its settings, as written.
     pub fn config(&self) -> &OtlpReceiverConfig {
@@ -225,8 +229,7 @@ impl Receiver for Otlp {
             let limits = Limits {
                 max_connections: grpc.max_connections,
                 tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
-                // HTTP/1 is not gRPC: a client speaking it gets little time.
-                read_header_timeout: TLS_HANDSHAKE_TIMEOUT,
+                read_header_timeout: HTTP1_ON_GRPC_TIMEOUT,
                 idle_timeout: grpc.idle_timeout.0,
                 max_concurrent_streams: grpc.max_concurrent_streams,
             };

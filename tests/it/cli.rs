@@ -344,7 +344,28 @@ async fn stream_through_reloads(
     yaml: &str,
     reloads: usize,
 ) -> Duration {
+    stream_through(child, config, grpc, yaml, reloads, false).await
+}
+
+/// As `stream_through_reloads`; with `change_exporter`, each reload also
+/// changes the exporter's settings (a header), so it is replaced.
+async fn stream_through(
+    child: &std::process::Child,
+    config: &std::path::Path,
+    grpc: std::net::SocketAddr,
+    yaml: &str,
+    reloads: usize,
+    change_exporter: bool,
+) -> Duration {
     let variant = |n: usize| {
+        let yaml = if change_exporter {
+            yaml.replace(
+                "    batch: {",
+                &format!("    headers: {{ x-reload: \"{n}\" }}\n    batch: {{"),
+            )
+        } else {
+            yaml.to_owned()
+        };
         yaml.replace(
             "exporters:\n",
             &format!("processors:\n  resource: {{ actions: [{{ key: reload, action: upsert, value: \"{n}\" }}] }}\nexporters:\n"),
@@ -390,6 +411,29 @@ async fn a_client_streaming_through_reloads_sees_no_gap_and_loses_nothing() {
     assert_eq!(
         span_numbers(&state.requests::<Traces>()),
         (0..1000).collect::<Vec<_>>()
+    );
+    assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
+
+    // The exporter's settings change at every reload: it is replaced, the
+    // old one delivering what it held; still no refusal, nothing lost.
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = agent_config(&sink, "10ms");
+    let config = write_config(&dir, &yaml);
+    let (child, grpc) = spawn_agent(&config);
+    let slowest = stream_through(&child, &config, grpc, &yaml, 3, true).await;
+    assert!(slowest < Duration::from_secs(1), "a call took {slowest:?}");
+    let state = sink.state.clone();
+    assert!(wait_until(Duration::from_secs(10), || state.items::<Traces>() >= 1000).await);
+    let mut delivered = span_numbers(&state.requests::<Traces>());
+    delivered.dedup();
+    assert_eq!(delivered, (0..1000).collect::<Vec<_>>());
+    assert_eq!(
+        state.last_headers.lock().unwrap()["x-reload"]
+            .to_str()
+            .unwrap(),
+        "3",
+        "the last exporter settings are in force"
     );
     assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
 

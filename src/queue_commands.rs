@@ -1,8 +1,11 @@
-//! What `ignis-agent queue inspect` and `queue export` do: read the disk
+//! What `ignis-agent queue inspect`, `export` and `replay` do with the disk
 //! queues under a directory (one per exporter and signal, as the agent lays
-//! them out: `<dir>/<exporter>/<signal>/`) without changing them.
+//! them out: `<dir>/<exporter>/<signal>/`). `inspect` and `export` read
+//! without changing anything, so an agent may be running on them; `replay`
+//! removes what it delivered, so the agent must be stopped (nothing locks
+//! the directory: the operator's word is the lock).
 
-use super::disk::scan::scan;
+use crate::queue::disk::scan::scan;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -131,11 +134,11 @@ pub struct Replayed {
 /// gzip), oldest first, and removes from the queue only what the
 /// destination acknowledged. No agent may be running on the queues.
 pub async fn replay(base: &Path, to: &str) -> std::io::Result<Replayed> {
-    use super::disk::{DiskCounters, DiskOptions, DiskQueue, Fsync};
-    use super::WhenFull;
     use crate::exporters::http::HttpTransport;
     use crate::exporters::otlp::OtlpExporterConfig;
     use crate::exporters::{Batch, Outcome, Transport};
+    use crate::queue::disk::{DiskCounters, DiskOptions, DiskQueue, Fsync};
+    use crate::queue::WhenFull;
     let config: OtlpExporterConfig = serde_json::from_value(serde_json::json!({ "endpoint": to }))
         .map_err(std::io::Error::other)?;
     config
