@@ -265,7 +265,8 @@ pub fn pipelines(
         };
         // A connector reads the pipelines it exports from and feeds the
         // ones it receives in: each side must carry the right signal.
-        let connector = |c: &ComponentId, reads: bool| {
+        // Not declared in its own section: it may be a connector.
+        let connector = |c: &ComponentId, reads: bool, list: &str| {
             let side = if reads { "reads" } else { "emits" };
             match declared.connectors.get(c) {
                 Some(Some((input, output))) => {
@@ -281,7 +282,7 @@ pub fn pipelines(
                     }
                 }
                 Some(None) => Ok(()),
-                None => Err(String::new()),
+                None => Err(undefined(list, c)),
             }
         };
         let pipeline = Pipeline {
@@ -291,13 +292,7 @@ pub fn pipelines(
                 &raw.receivers,
                 &|c| match declared.receivers.contains(c) {
                     true => Ok(()),
-                    false => connector(c, false).map_err(|why| {
-                        if why.is_empty() {
-                            undefined("receivers", c)
-                        } else {
-                            why
-                        }
-                    }),
+                    false => connector(c, false, "receivers"),
                 },
                 true,
             ),
@@ -315,13 +310,7 @@ pub fn pipelines(
                 &raw.exporters,
                 &|c| match declared.exporters.contains(c) {
                     true => Ok(()),
-                    false => connector(c, true).map_err(|why| {
-                        if why.is_empty() {
-                            undefined("exporters", c)
-                        } else {
-                            why
-                        }
-                    }),
+                    false => connector(c, true, "exporters"),
                 },
                 true,
             ),
