@@ -38,7 +38,7 @@ enum Command {
     Run,
     /// Check a config file and report every error in it, then exit.
     Validate,
-    /// Look into disk queues (read-only; an agent may be running on them).
+    /// Inspect or export disk queues (read-only), or replay them (stop the agent first).
     Queue {
         #[command(subcommand)]
         action: QueueCommand,

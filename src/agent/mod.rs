@@ -159,16 +159,17 @@ impl Agent {
         self.start_admin(config).await?;
         self.apply_receivers(config, &graphs).await?;
 
-        // The new pipelines are in force: the replaced exporters (memory
-        // queues) deliver what they hold in the background.
+        // The new pipelines are in force. What the old connectors derived
+        // since their last interval goes out first, while the replaced
+        // exporters (memory queues) still take it; then those deliver what
+        // they hold in the background.
+        for emitter in &self.emitters {
+            emitter.emit().await;
+        }
         for retired in replaced {
             if let Some(draining) = retired.retire(self.grace_period).await {
                 self.retiring.push(draining);
             }
-        }
-        // What the old connectors derived since their last interval goes out.
-        for emitter in &self.emitters {
-            emitter.emit().await;
         }
         for task in std::mem::replace(&mut self.generation, std::mem::take(&mut generation.0)) {
             task.abort();

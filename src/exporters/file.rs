@@ -174,13 +174,6 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Exporter>, DeEr
     Ok(Arc::new(FileExporter { config, delivery }))
 }
 
-impl FileExporter {
-    /// Its settings, as written.
-    pub fn config(&self) -> &FileExporterConfig {
-        &self.config
-    }
-}
-
 impl Exporter for FileExporter {
     fn delivery(&self) -> &DeliveryConfig {
         &self.delivery

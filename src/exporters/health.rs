@@ -5,12 +5,13 @@
 //! `/metrics` (`ignis_exporter_destination_up`, failed attempts, retries,
 //! last success) and `/api/status`.
 
+use super::ledger::now_ms;
 use crate::metrics::{Counter, Registry};
 use crate::queue::AnyQueue;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// At most one summary line per outage and this long.
@@ -54,12 +55,6 @@ pub struct HealthReport {
     pub last_success_unix_ms: Option<u64>,
     pub queued_items: usize,
     pub queued_bytes: usize,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Health {

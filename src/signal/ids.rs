@@ -10,12 +10,12 @@ use crate::proto::logs::v1::LogRecord;
 use crate::proto::trace::v1::Span;
 
 /// The bytes of a valid required id: `len` long, not all zeros.
-fn required(id: &[u8], len: usize) -> bool {
+pub(super) fn required(id: &[u8], len: usize) -> bool {
     id.len() == len && id.iter().any(|b| *b != 0)
 }
 
 /// An optional id: absent (empty), or of its length.
-fn optional(id: &[u8], len: usize) -> bool {
+pub(super) fn optional(id: &[u8], len: usize) -> bool {
     id.is_empty() || id.len() == len
 }
 

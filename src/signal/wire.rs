@@ -309,14 +309,14 @@ fn message(
                     }
                     Bytes => {}
                     Id(len) => {
-                        if field.is_empty() || field.len() == len {
+                        if super::ids::optional(field, len) {
                             bad &= !(1 << number);
                         } else {
                             bad |= 1 << number;
                         }
                     }
                     RequiredId(len) => {
-                        if field.len() == len && field.iter().any(|b| *b != 0) {
+                        if super::ids::required(field, len) {
                             good |= 1 << number;
                             bad &= !(1 << number);
                         } else {

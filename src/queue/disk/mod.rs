@@ -183,21 +183,22 @@ impl<S> DiskQueue<S> {
     /// Appends `entry`; returns once it is as durable as `fsync` asks.
     pub async fn push(&self, entry: Entry) -> Result<Evicted, PushError> {
         let options = &self.inner.options;
+        // Encoded once: a blocked push retries on every wake-up.
+        let record = format::encode_record(entry.items as u32, now_ms(), &entry.data);
         let (write, evicted) = super::admit(
             options.when_full,
             options.block_timeout,
             &self.inner.not_full,
-            || self.try_push(&entry),
+            || self.try_push(&record, entry.items),
         )
         .await?;
         self.wait_durable(write).await?;
         Ok(evicted)
     }
 
-    /// Appends `entry` if it fits (making room first with `drop_oldest`);
-    /// returns its write number for `wait_durable`.
-    fn try_push(&self, entry: &Entry) -> Result<(u64, Evicted), PushError> {
-        let record = format::encode_record(entry.items as u32, now_ms(), &entry.data);
+    /// Appends an encoded record of `items` if it fits (making room first
+    /// with `drop_oldest`); returns its write number for `wait_durable`.
+    fn try_push(&self, record: &[u8], items: usize) -> Result<(u64, Evicted), PushError> {
         let inner = &self.inner;
         let mut state = inner.lock();
         if state.closed {
@@ -208,14 +209,16 @@ impl<S> DiskQueue<S> {
         let mut checkpoint = false;
         // Records handed to senders are being delivered: they are not
         // evicted, so evicting only helps when the rest can make room.
-        let sending: u64 = state
-            .in_flight
-            .iter()
-            .filter(|f| !f.acked)
-            .map(|f| f.bytes)
-            .sum();
-        let evictable = sending + len <= inner.options.capacity || sending == 0;
-        if inner.options.when_full == WhenFull::DropOldest && evictable {
+        let evictable = || {
+            let sending: u64 = state
+                .in_flight
+                .iter()
+                .filter(|f| !f.acked)
+                .map(|f| f.bytes)
+                .sum();
+            sending + len <= inner.options.capacity || sending == 0
+        };
+        if inner.options.when_full == WhenFull::DropOldest && evictable() {
             while state.live_bytes + len > inner.options.capacity {
                 let Some(read) =
                     state.read_next(&inner.options.dir, &inner.counters, inner.options.max_age)
@@ -245,7 +248,7 @@ impl<S> DiskQueue<S> {
             let state = &mut *state;
             state
                 .writer
-                .append(&record, inner.options.segment_size, &mut state.segments)
+                .append(record, inner.options.segment_size, &mut state.segments)
         };
         let write = match appended {
             Ok(write) => write,
@@ -258,7 +261,7 @@ impl<S> DiskQueue<S> {
             }
         };
         state.live_bytes += len;
-        state.live_items += entry.items as u64;
+        state.live_items += items as u64;
         state.live_entries += 1;
         drop(state);
         if checkpoint {
