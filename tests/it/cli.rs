@@ -136,9 +136,7 @@ async fn sigterm_with_the_destination_down_exits_zero_and_says_what_stayed() {
     // Nothing listens on the destination port; one exporter queues on
     // disk, one in memory. The grace period runs out with both holding data.
     let dir = tempfile::tempdir().unwrap();
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = down.local_addr().unwrap().port();
-    drop(down);
+    let port = crate::common::closed_port();
     let config = write_config(
         &dir,
         &format!(
@@ -256,7 +254,7 @@ async fn sighup_reloads_a_good_config_and_refuses_a_bad_one() {
 
     // A broken config is refused; the agent keeps serving with the old one.
     std::fs::write(&config, "receivers: [not, a, mapping]\n").unwrap();
-    signal(&child, "-HUP");
+    common::process::signal(&child, "-HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     grpc_export::<Traces>(grpc, Bytes::from(spans(1, 1).encode_to_vec()), None)
         .await
@@ -265,7 +263,7 @@ async fn sighup_reloads_a_good_config_and_refuses_a_bad_one() {
 
     // A good one takes over (the receiver's port changes: it is 0 in the config).
     std::fs::write(&config, with_header("second")).unwrap();
-    signal(&child, "-HUP");
+    common::process::signal(&child, "-HUP");
     let grpc = tokio::task::spawn_blocking(move || addresses.recv_timeout(Duration::from_secs(10)))
         .await
         .unwrap()
@@ -311,7 +309,7 @@ async fn on_one_cpu_a_reload_rebinds_the_same_ports() {
     grpc_export::<Traces>(grpc, Bytes::from(spans(0, 1).encode_to_vec()), None)
         .await
         .unwrap();
-    signal(&child, "-HUP");
+    common::process::signal(&child, "-HUP");
     let again =
         tokio::task::spawn_blocking(move || addresses.recv_timeout(Duration::from_secs(10)))
             .await
@@ -324,14 +322,6 @@ async fn on_one_cpu_a_reload_rebinds_the_same_ports() {
     let state = sink.state.clone();
     assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 2).await);
     assert_eq!(terminate(child, Duration::from_secs(10)).await, Some(0));
-}
-
-fn signal(child: &std::process::Child, which: &str) {
-    let status = Command::new("kill")
-        .args([which, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// Streams requests through the agent while it reloads `reloads` times
@@ -380,7 +370,7 @@ async fn stream_through(
     for reload in 0..=reloads {
         if reload > 0 {
             std::fs::write(config, variant(reload)).unwrap();
-            signal(child, "-HUP");
+            common::process::signal(child, "-HUP");
         }
         // Keep sending across the reload: 25 calls, 20 ms apart.
         for _ in 0..25 {
@@ -439,9 +429,7 @@ async fn a_client_streaming_through_reloads_sees_no_gap_and_loses_nothing() {
 
     // The destination down: the kept queue holds everything through the
     // reloads, and delivers it all once the destination is back.
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = down.local_addr().unwrap().port();
-    drop(down);
+    let port = crate::common::closed_port();
     let mut sink_yaml = agent_config(&sink, "10ms");
     sink_yaml = sink_yaml.replace(&sink.grpc.to_string(), &format!("127.0.0.1:{port}"));
     let dir = tempfile::tempdir().unwrap();
@@ -472,12 +460,12 @@ async fn the_log_level_and_format_reload() {
     let reloaded = |log: &Vec<String>| log.iter().filter(|l| l.contains("reloaded")).count();
 
     std::fs::write(&config, yaml.replace("level: info", "level: warn")).unwrap();
-    signal(&child, "-HUP");
+    common::process::signal(&child, "-HUP");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(reloaded(&log.lock().unwrap()), 0, "info is off at warn");
 
     std::fs::write(&config, yaml.replace("format: json", "format: text")).unwrap();
-    signal(&child, "-HUP");
+    common::process::signal(&child, "-HUP");
     let text = wait_until(Duration::from_secs(5), || {
         log.lock()
             .unwrap()
@@ -495,9 +483,7 @@ async fn the_log_level_and_format_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_inspect_and_export_read_what_kill_9_left() {
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = down.local_addr().unwrap().port();
-    drop(down);
+    let port = crate::common::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let queue_dir = dir.path().join("queue");
     let config = write_config(

@@ -15,11 +15,7 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_nothing_acknowledged() {
     // The destination is down at first: data piles up in the disk queue.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let queue_dir = dir.path().join("queue");
     let config = write_config(
@@ -107,11 +103,7 @@ service:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_queue_directory_still_starts_and_delivers_the_rest() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
         r#"receivers:

@@ -40,9 +40,7 @@ fn admin(log: &Arc<Mutex<Vec<String>>>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_destination_is_said_once_then_its_recovery() {
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = down.local_addr().unwrap().port();
-    drop(down);
+    let port = crate::common::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         &dir,

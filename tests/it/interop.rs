@@ -309,9 +309,7 @@ async fn the_python_sdk_waits_as_the_agents_retry_info_asks() {
     // UNAVAILABLE and a 1 s RetryInfo. The Python exporter reads it from
     // google.rpc.retryinfo-bin; without it, it would back off a random
     // 0.8-1.2 s (then 1.6-2.4 s).
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = down.local_addr().unwrap().port();
-    drop(down);
+    let port = crate::common::closed_port();
     let agent = start_agent(&agent_yaml(
         "otlp_grpc",
         &format!(

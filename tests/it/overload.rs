@@ -27,11 +27,7 @@ fn peak_rss_mib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_refused_retryably_within_the_memory_limit() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let limit_mib = 96;
     let config = write_config(

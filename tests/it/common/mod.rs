@@ -20,6 +20,16 @@ pub async fn start_agent(yaml: &str) -> Agent {
     Agent::start(&config).await.expect("agent starts")
 }
 
+/// A local port nothing listens on (bound, read, released): a destination
+/// that is down.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn addr(agent: &Agent, key: &str) -> SocketAddr {
     *agent
         .listening

@@ -106,8 +106,13 @@ fn spawn_agent_in(
 }
 
 pub fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends `which` (`-TERM`, `-HUP`, ...) to `child` with kill(1).
+pub fn signal(child: &Child, which: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
