@@ -197,6 +197,56 @@ fn tls_files(node: &Located<Node>) -> u64 {
     h.finish()
 }
 
+/// What the agent holds itself beside the telemetry: code, runtime,
+/// connection and TLS state (its idle resident set is 11 to 14 MiB).
+const BASELINE: u64 = 16 << 20;
+
+/// Room for requests being read and processed and for batches being sent,
+/// beside what the memory queues hold, when no limit is given.
+const IN_FLIGHT: u64 = 32 << 20;
+
+/// How the agent bounds its memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemorySettings {
+    /// Bytes of telemetry it may hold (`budget.rs`): requests wait for room
+    /// past it, and are refused after `ADMISSION_WAIT`.
+    pub budget: u64,
+    /// Resident set past which requests are refused at once: what the
+    /// budget does not see (allocator overhead, HTTP/2 buffers) is caught here.
+    pub backstop: u64,
+    pub check_interval: Duration,
+}
+
+impl MemorySettings {
+    /// `memory_limiter` is the Collector's: `limit_mib` the resident set
+    /// never to pass, `spike_limit_mib` headroom under it. In a cgroup the
+    /// Collector's convention applies: 80 % of its limit (the budget under
+    /// it), 90 % the backstop. Else the memory queues and room in flight.
+    pub fn new(listed: Option<&MemoryLimiterConfig>, cgroup: Option<u64>, queues: u64) -> Self {
+        let (limit, backstop, check_interval) = match (listed, cgroup) {
+            (Some(m), _) => {
+                let limit = m.limit_mib << 20;
+                let spike = m.spike_limit_mib.map_or(limit / 5, |s| s << 20);
+                (limit - spike, limit, m.check_interval.0)
+            }
+            (None, Some(cgroup)) => (cgroup / 10 * 8, cgroup / 10 * 9, CHECK_INTERVAL),
+            (None, None) => {
+                let budget = queues + IN_FLIGHT;
+                let limit = budget + BASELINE;
+                (limit, 2 * limit, CHECK_INTERVAL)
+            }
+        };
+        MemorySettings {
+            // Never nothing: a budget of 0 would hold every request.
+            budget: limit.saturating_sub(BASELINE).max(4 << 20),
+            backstop,
+            check_interval,
+        }
+    }
+}
+
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
 impl std::fmt::Debug for Config {
     /// The components by id: what they hold may be secret.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -211,31 +261,34 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// The memory limiter in force: the tightest one listed in a pipeline,
-    /// else a default of the memory queues' capacity plus 32 MiB of
-    /// headroom, and at least 48 MiB. Returns (limit, spike, interval).
-    pub fn memory_limit(&self) -> (u64, u64, Duration) {
+    /// The memory settings in force (`budget.rs`): from the tightest
+    /// `memory_limiter` listed in a pipeline, else from the cgroup's memory
+    /// limit, else from what the memory queues can hold.
+    pub fn memory_limit(&self) -> MemorySettings {
         let listed = self
             .pipelines
             .values()
             .flat_map(|p| &p.processors)
             .filter_map(|id| self.processors.get(id)?.memory_limit())
             .min_by_key(|m: &&MemoryLimiterConfig| m.limit_mib);
-        if let Some(m) = listed {
-            let limit = m.limit_mib << 20;
-            let spike = m.spike_limit_mib.map_or(limit / 5, |s| s << 20);
-            return (limit, spike, m.check_interval.0);
-        }
-        let queues: u64 = self
+        let queues = self.memory_queue_bytes();
+        MemorySettings::new(listed, crate::budget::cgroup_memory_limit(), queues)
+    }
+
+    /// What every memory queue of every pipeline can hold together.
+    pub fn memory_queue_bytes(&self) -> u64 {
+        // One queue per exporter and signal, however many pipelines share it.
+        let exporters: std::collections::BTreeSet<_> = self
             .pipelines
             .values()
-            .flat_map(|p| &p.exporters)
-            .filter_map(|id| self.exporters.get(id))
+            .flat_map(|p| p.exporters.iter().map(move |id| (id, p.signal.as_str())))
+            .collect();
+        exporters
+            .into_iter()
+            .filter_map(|(id, _)| self.exporters.get(id))
             .map(|e| &e.delivery().sending_queue)
             .filter(|q| q.storage == Some(Storage::Memory))
             .map(|q| q.max_size.0)
-            .sum();
-        let limit = (queues + (32 << 20)).max(48 << 20);
-        (limit, limit / 5, Duration::from_millis(100))
+            .sum()
     }
 }

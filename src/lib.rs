@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod budget;
 pub mod components;
 pub mod compression;
 pub mod config;

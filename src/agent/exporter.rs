@@ -4,6 +4,7 @@
 
 use super::StartError;
 use crate::admin::server::AdminState;
+use crate::budget::Budget;
 use crate::config::ComponentId;
 use crate::exporters::delivery::{self, Exporter, IntoSenders, SenderSetup};
 use crate::exporters::sender::{DropReason, SenderMetrics};
@@ -40,19 +41,19 @@ impl RunningExporter {
         fingerprint: u64,
         registry: &Registry,
         admin: &AdminState,
+        budget: &Arc<Budget>,
     ) -> Result<RunningExporter, StartError> {
         let delivery = exporter.delivery();
         let q = &delivery.sending_queue;
         let name = id.to_string();
         let metrics = SenderMetrics::new::<S>(registry, &name);
-        let queue =
-            delivery::open_queue::<S>(&name, q, registry, &metrics).map_err(|(dir, source)| {
-                StartError::DiskQueue {
-                    exporter: name.clone(),
-                    dir,
-                    source,
-                }
-            })?;
+        let queue = delivery::open_queue::<S>(&name, q, registry, &metrics, budget).map_err(
+            |(dir, source)| StartError::DiskQueue {
+                exporter: name.clone(),
+                dir,
+                source,
+            },
+        )?;
         let (hard_stop, hard_stop_rx) = watch::channel(false);
         let setup = SenderSetup {
             name: &name,
@@ -63,6 +64,7 @@ impl RunningExporter {
             registry,
             ledgers: &admin.ledgers,
             healths: &admin.healths,
+            budget,
         };
         let senders = exporter
             .spawn(S::senders(setup))

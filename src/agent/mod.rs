@@ -15,6 +15,7 @@ mod exporter;
 mod receiver;
 
 use crate::admin::{self, server::AdminState};
+use crate::budget::Budget;
 use crate::components::Config;
 use crate::config::ComponentId;
 use crate::exporters::delivery::{IntoSenders, SpawnError};
@@ -83,6 +84,9 @@ pub struct Agent {
     admin_address: Option<SocketAddr>,
     admin_state: Arc<AdminState>,
     grace_period: Duration,
+    /// The bytes of telemetry held, against the limit: one for the life of
+    /// the agent, since queues kept across a reload count into it.
+    budget: Arc<Budget>,
 }
 
 /// What the shutdown managed.
@@ -111,6 +115,7 @@ impl Agent {
             admin: None,
             admin_address: None,
             grace_period: config.service.grace_period.0,
+            budget: Budget::new(0),
         };
         agent.apply(config).await?;
         Ok(agent)
@@ -123,8 +128,12 @@ impl Agent {
         self.metrics = Arc::clone(&config.metrics);
         let replaced = self.set_aside_changed_exporters(config).await;
 
-        let (limit, spike, interval) = config.memory_limit();
-        let limiter = MemoryLimiter::new(limit, spike);
+        let memory = config.memory_limit();
+        self.budget.set_limit(memory.budget as usize);
+        self.budget_gauges();
+        let limiter = MemoryLimiter::new(memory.backstop);
+        let interval = memory.check_interval;
+        let limit = memory.backstop;
         // Aborted if this config does not start.
         let mut generation = Tasks(vec![tokio::spawn(Arc::clone(&limiter).run(interval))]);
         let gauge = Arc::clone(&limiter);
@@ -139,6 +148,7 @@ impl Agent {
             metrics: self.signal_graph::<Metrics>(config)?,
             logs: self.signal_graph::<Logs>(config)?,
             limiter,
+            budget: Arc::clone(&self.budget),
             registry: Arc::clone(&self.metrics),
         };
 
@@ -228,6 +238,20 @@ impl Agent {
         later
     }
 
+    /// The budget's figures, in this config's registry.
+    fn budget_gauges(&self) {
+        type Read = fn(&Budget) -> usize;
+        let gauges: [(&str, Read); 3] = [
+            ("ignis_memory_budget_bytes", Budget::limit),
+            ("ignis_memory_budget_used_bytes", Budget::used),
+            ("ignis_memory_budget_waiting_requests", Budget::waiting),
+        ];
+        for (name, read) in gauges {
+            let budget = Arc::clone(&self.budget);
+            self.metrics.gauge(name, &[], move || read(&budget) as u64);
+        }
+    }
+
     /// The exporters and pipelines of one signal: kept exporters are
     /// reused, missing ones started.
     fn signal_graph<S: IntoSenders>(
@@ -255,6 +279,7 @@ impl Agent {
                     fingerprint,
                     &self.metrics,
                     &self.admin_state,
+                    &self.budget,
                 )?;
                 self.exporters.insert(key, running);
             }
@@ -442,6 +467,7 @@ struct Graphs {
     metrics: SignalGraph<Metrics>,
     logs: SignalGraph<Logs>,
     limiter: Arc<MemoryLimiter>,
+    budget: Arc<Budget>,
     registry: Arc<Registry>,
 }
 
@@ -463,6 +489,7 @@ impl Graphs {
     ) -> Arc<Fanout<S>> {
         Arc::new(Fanout::new(
             graph.for_receiver(receiver),
+            Arc::clone(&self.budget),
             Arc::clone(&self.limiter),
             &self.registry,
             &receiver.to_string(),

@@ -10,6 +10,7 @@ use super::ledger::{Ledger, Ledgers};
 use super::retry::RetryConfig;
 use super::sender::{DropReason, Sender, SenderMetrics};
 use super::Transport;
+use crate::budget::Budget;
 use crate::config::component::Invalid;
 use crate::metrics::Registry;
 use crate::queue::disk::{DiskCounters, DiskOptions, Fsync};
@@ -114,6 +115,8 @@ pub struct SenderSetup<'a, S> {
     pub ledgers: &'a Ledgers,
     /// Where the senders' health is listed for `/api/status`.
     pub healths: &'a Healths,
+    /// The agent's memory budget: a batch is counted while it is sent.
+    pub budget: &'a Arc<Budget>,
 }
 
 impl<S: Signal> SenderSetup<'_, S> {
@@ -140,6 +143,7 @@ impl<S: Signal> SenderSetup<'_, S> {
             hard_stop: self.hard_stop.clone(),
             ledger,
             last_log_ms: Default::default(),
+            budget: Arc::clone(self.budget),
         }
         .spawn()
     }
@@ -227,15 +231,15 @@ pub fn open_queue<S: Signal>(
     q: &QueueConfig,
     registry: &Registry,
     metrics: &SenderMetrics,
+    budget: &Arc<Budget>,
 ) -> Result<Arc<Queue<S>>, (PathBuf, std::io::Error)> {
     let signal = S::KIND.as_str();
     let labels = [("exporter", exporter), ("signal", signal)];
     let queue = Arc::new(match q.storage.unwrap_or_default() {
-        Storage::Memory => Queue::Memory(MemoryQueue::new(
-            q.max_size.0 as usize,
-            q.when_full,
-            q.block_timeout.0,
-        )),
+        Storage::Memory => Queue::Memory(
+            MemoryQueue::new(q.max_size.0 as usize, q.when_full, q.block_timeout.0)
+                .with_budget(Arc::clone(budget)),
+        ),
         Storage::Disk => {
             let base = q
                 .directory

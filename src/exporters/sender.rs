@@ -6,6 +6,7 @@ use super::health::Health;
 use super::ledger::{self, Ledger, LedgerOutcome, Settled};
 use super::retry::Backoff;
 use super::{Batch, Outcome, Transport};
+use crate::budget::Budget;
 use crate::metrics::{Counter, Registry};
 use crate::queue::{Entry, Queue};
 use crate::signal::Signal;
@@ -95,6 +96,7 @@ pub struct Sender<S, T> {
     pub ledger: Option<Arc<Ledger>>,
     /// When a rate-limited warning was last logged.
     pub last_log_ms: AtomicU64,
+    pub budget: Arc<Budget>,
 }
 
 /// Repeated warnings (partial success) are logged at most this often.
@@ -149,6 +151,8 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                 positions.extend(next.position);
                 parts.push(next.data);
             }
+            // The batch, and its encoded copy on the wire (compressed: smaller).
+            let _sending = self.budget.hold(2 * bytes);
             let batch = Batch {
                 data: concat(parts),
                 items,

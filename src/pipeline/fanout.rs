@@ -1,6 +1,7 @@
 //! From a receiver to the queues of every exporter of its pipelines.
 
 use super::memory_limiter::MemoryLimiter;
+use crate::budget::{Budget, Held};
 use crate::connectors::Connector;
 use crate::metrics::{Counter, Registry};
 use crate::processors::on_wire::WireChain;
@@ -10,6 +11,19 @@ use crate::signal::Signal;
 use crate::signal::{ids, wire};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a receiver holds a request it has not read yet while the
+/// queues or the memory budget are full, before refusing it (retryable).
+/// Waiting is what slows a sender down: its streams stay open and its
+/// flow-control windows fill. Well under the 10 s export timeout of the
+/// OpenTelemetry SDKs, so a waiting client is answered, not timed out.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(2);
+
+/// A decoded request takes about this many times its encoded size (the
+/// prost structs, their strings and vectors), counted while it lives.
+const DECODED_PER_ENCODED: usize = 3;
 
 /// Why a request is not well-formed OTLP.
 #[derive(Debug, thiserror::Error)]
@@ -69,25 +83,43 @@ impl<S: Signal> Pipeline<S> {
 /// Everything one receiver feeds for one signal.
 pub struct Fanout<S> {
     pipelines: Vec<Arc<Pipeline<S>>>,
+    budget: Arc<Budget>,
+    /// The resident-set backstop.
     limiter: Arc<MemoryLimiter>,
     accepted: Counter,
     refused: Counter,
     /// Items dropped for invalid ids.
     invalid: Counter,
-    refused_requests: Counter,
+    /// Requests refused at admission, by reason: over the resident-set
+    /// backstop, a queue full past the wait, the budget spent past it.
+    refused_rss: Counter,
+    refused_queue_full: Counter,
+    refused_budget: Counter,
 }
 
 impl<S: Signal> Fanout<S> {
     pub fn new(
         pipelines: Vec<Arc<Pipeline<S>>>,
+        budget: Arc<Budget>,
         limiter: Arc<MemoryLimiter>,
         metrics: &Registry,
         receiver: &str,
         transport: &str,
     ) -> Self {
         let labels = [("receiver", receiver), ("transport", transport)];
+        let refused = |reason| {
+            metrics.counter(
+                "ignis_receiver_refused_requests",
+                &[
+                    ("receiver", receiver),
+                    ("transport", transport),
+                    ("reason", reason),
+                ],
+            )
+        };
         Fanout {
             pipelines,
+            budget,
             limiter,
             accepted: metrics.counter(S::METRIC_NAMES.accepted, &labels),
             invalid: metrics.counter(
@@ -100,25 +132,44 @@ impl<S: Signal> Fanout<S> {
                 ],
             ),
             refused: metrics.counter(S::METRIC_NAMES.refused, &labels),
-            refused_requests: metrics.counter(
-                "ignis_receiver_refused_requests",
-                &[
-                    ("receiver", receiver),
-                    ("transport", transport),
-                    ("reason", "memory_limit"),
-                ],
-            ),
+            refused_rss: refused("memory_limit"),
+            refused_queue_full: refused("queue_full"),
+            refused_budget: refused("memory_budget"),
         }
     }
 
-    /// Admission before a request is read or decoded: refused while the
-    /// process is over its memory limit.
-    pub fn admit(&self) -> Result<(), PushError> {
+    /// Admission of a request of `bytes` (as it arrives, before it is read
+    /// or decoded): waits until every queue it goes to has room and its
+    /// bytes fit the memory budget, up to `ADMISSION_WAIT`; then it is
+    /// refused (retryable). What is returned holds its bytes until dropped.
+    /// Refused at once only when the resident set is over the backstop.
+    pub async fn admit(&self, bytes: usize) -> Result<Held, PushError> {
         if self.limiter.refuses() {
-            self.refused_requests.add(1);
+            self.refused_rss.add(1);
             return Err(PushError::OverMemoryLimit);
         }
-        Ok(())
+        let deadline = Instant::now() + ADMISSION_WAIT;
+        for pipeline in &self.pipelines {
+            for exporter in &pipeline.exporters {
+                if !exporter.queue.wait_for_room(deadline).await {
+                    self.refused_queue_full.add(1);
+                    return Err(PushError::Full);
+                }
+            }
+        }
+        match self.budget.reserve(bytes, deadline).await {
+            Some(held) => Ok(held),
+            None => {
+                self.refused_budget.add(1);
+                Err(PushError::OverMemoryLimit)
+            }
+        }
+    }
+
+    /// Counts bytes the request holds beyond what was admitted (its
+    /// inflated body): already in memory, so counted, not refused.
+    pub fn hold(&self, bytes: usize) -> Held {
+        self.budget.hold(bytes)
     }
 
     /// Whether any pipeline takes this signal from this receiver.
@@ -177,6 +228,12 @@ impl<S: Signal> Fanout<S> {
             mut decoded,
             rejected: _,
         } = request;
+        // The decoded copy and each processed one, while they live.
+        let mut copies = self.budget.hold(
+            decoded
+                .as_ref()
+                .map_or(0, |_| encoded.len() * DECODED_PER_ENCODED),
+        );
         let as_received = Entry {
             data: encoded,
             items,
@@ -220,6 +277,9 @@ impl<S: Signal> Fanout<S> {
                     position: None,
                 }
             };
+            if !pipeline.processors.is_empty() {
+                copies.grow(entry.bytes());
+            }
             result = pipeline.consume(entry).await;
             if result.is_err() {
                 break;

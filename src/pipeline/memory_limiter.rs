@@ -1,26 +1,25 @@
-//! Admission control on the process's memory: receivers refuse new requests
-//! (with a retryable answer) while the resident set is over the soft limit,
-//! before reading or decoding them. So under any overload the agent answers
-//! "retry later" instead of growing.
+//! The backstop under the memory budget (`budget.rs`): receivers refuse new
+//! requests at once (with a retryable answer) while the resident set is
+//! over it, before reading them. The budget counts what the agent holds
+//! exactly and slows senders first; this catches what it cannot see.
 //!
 //! Like the Collector's `memory_limiter`, it samples the process's memory
-//! every `check_interval` (here the RSS from /proc/self/statm) and refuses
-//! above `limit - spike_limit`.
+//! every `check_interval` (here the RSS from /proc/self/statm).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct MemoryLimiter {
-    soft_limit: u64,
+    limit: u64,
     rss: AtomicU64,
     refusing: AtomicBool,
 }
 
 impl MemoryLimiter {
-    pub fn new(limit: u64, spike: u64) -> Arc<Self> {
+    pub fn new(limit: u64) -> Arc<Self> {
         Arc::new(MemoryLimiter {
-            soft_limit: limit.saturating_sub(spike),
+            limit,
             rss: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
         })
@@ -37,18 +36,18 @@ impl MemoryLimiter {
 
     fn update(&self, rss: u64) {
         self.rss.store(rss, Ordering::Relaxed);
-        let over = rss > self.soft_limit;
+        let over = rss > self.limit;
         if self.refusing.swap(over, Ordering::Relaxed) != over {
             if over {
                 tracing::warn!(
                     rss_mib = rss >> 20,
-                    soft_limit_mib = self.soft_limit >> 20,
-                    "memory over the soft limit: refusing new data until it drops"
+                    limit_mib = self.limit >> 20,
+                    "resident memory over the limit: refusing new data until it drops"
                 );
             } else {
                 tracing::info!(
                     rss_mib = rss >> 20,
-                    "memory back under the soft limit: accepting data"
+                    "resident memory back under the limit: accepting data"
                 );
             }
         }
@@ -77,8 +76,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_over_the_soft_limit_only() {
-        let limiter = MemoryLimiter::new(100 << 20, 20 << 20);
+    fn refuses_over_the_limit_only() {
+        let limiter = MemoryLimiter::new(80 << 20);
         limiter.update(70 << 20);
         assert!(!limiter.refuses());
         limiter.update(81 << 20);

@@ -2,9 +2,10 @@
 
 use super::WhenFull;
 use super::{Entry, PushError};
+use crate::budget::Budget;
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -16,7 +17,12 @@ pub struct MemoryQueue<S> {
     not_empty: Notify,
     /// Woken when room is freed.
     not_full: Notify,
+    /// Woken once per entry taken, for one receiver waiting to read a
+    /// request (`has_room`): one leaves, one comes in.
+    admission: Notify,
     capacity: usize,
+    /// What it holds is counted there, from push to pop.
+    budget: Option<Arc<Budget>>,
     when_full: WhenFull,
     block_timeout: Duration,
     signal: PhantomData<fn() -> S>,
@@ -47,11 +53,42 @@ impl<S> MemoryQueue<S> {
             }),
             not_empty: Notify::new(),
             not_full: Notify::new(),
+            admission: Notify::new(),
             capacity,
+            budget: None,
             when_full,
             block_timeout,
             signal: PhantomData,
         }
+    }
+
+    /// Counts what it holds against `budget`.
+    pub fn with_budget(mut self, budget: Arc<Budget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    fn charge(&self, bytes: usize) {
+        if let Some(budget) = &self.budget {
+            budget.charge(bytes);
+        }
+    }
+
+    fn release(&self, bytes: usize) {
+        if let Some(budget) = &self.budget {
+            budget.release(bytes);
+        }
+    }
+
+    /// Whether a request would be taken now without waiting.
+    pub fn has_room(&self) -> bool {
+        let state = self.lock();
+        state.closed || state.bytes < self.capacity || self.when_full != WhenFull::Block
+    }
+
+    /// Woken when an entry is taken (see `has_room`).
+    pub fn admission(&self) -> &Notify {
+        &self.admission
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -77,6 +114,7 @@ impl<S> MemoryQueue<S> {
         }
         let bytes = entry.bytes();
         let mut evicted = Evicted::default();
+        let mut evicted_bytes = 0;
         if self.when_full == WhenFull::DropOldest {
             while state.bytes + bytes > self.capacity {
                 let Some(old) = state.entries.pop_front() else {
@@ -85,6 +123,7 @@ impl<S> MemoryQueue<S> {
                 state.bytes -= old.bytes();
                 state.items -= old.items;
                 evicted.items += old.items;
+                evicted_bytes += old.bytes();
             }
         }
         let fits = state.bytes + bytes <= self.capacity || state.entries.is_empty();
@@ -96,6 +135,8 @@ impl<S> MemoryQueue<S> {
         state.items += entry.items;
         state.entries.push_back(entry);
         drop(state);
+        self.charge(bytes);
+        self.release(evicted_bytes);
         self.not_empty.notify_one();
         Ok(evicted)
     }
@@ -139,7 +180,9 @@ impl<S> MemoryQueue<S> {
                 state.items -= entry.items;
                 let more = !state.entries.is_empty();
                 drop(state);
+                self.release(entry.bytes());
                 self.not_full.notify_waiters();
+                self.admission.notify_one();
                 if more {
                     // Another consumer may be waiting too.
                     self.not_empty.notify_one();
@@ -156,6 +199,7 @@ impl<S> MemoryQueue<S> {
         self.lock().closed = true;
         self.not_empty.notify_waiters();
         self.not_full.notify_waiters();
+        self.admission.notify_waiters();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -166,6 +210,15 @@ impl<S> MemoryQueue<S> {
     pub fn usage(&self) -> (usize, usize, usize) {
         let state = self.lock();
         (state.entries.len(), state.bytes, state.items)
+    }
+}
+
+impl<S> Drop for MemoryQueue<S> {
+    /// A queue dropped with entries (a retired exporter's, at the hard
+    /// stop) gives their room back.
+    fn drop(&mut self) {
+        let bytes = self.lock().bytes;
+        self.release(bytes);
     }
 }
 

@@ -119,6 +119,33 @@ impl<S> Queue<S> {
         }
     }
 
+    /// Waits until the queue would take a request without waiting (see
+    /// `has_room`), or `deadline`; whether it would. Receivers call it
+    /// before reading a request, so a full queue slows its senders
+    /// instead of making the agent read, process and then refuse.
+    /// Woken once per entry taken, in the order receivers waited.
+    pub async fn wait_for_room(&self, deadline: Instant) -> bool {
+        let room = match self {
+            Queue::Memory(q) => q.admission(),
+            Queue::Disk(q) => q.admission(),
+        };
+        loop {
+            let freed = room.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let has_room = match self {
+                Queue::Memory(q) => q.has_room(),
+                Queue::Disk(q) => q.has_room(),
+            };
+            if has_room {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Entries delivered or dropped for good: their space can be reused.
     pub fn ack(&self, positions: &[Position]) {
         if let Queue::Disk(q) = self {

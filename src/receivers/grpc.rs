@@ -2,12 +2,16 @@
 
 use super::auth::BearerToken;
 use super::refusal::Refusal;
+use crate::budget::Held;
 use crate::pipeline::Switch;
 use crate::proto::codec::ServerCodec;
 use crate::signal::Signal;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use http::HeaderValue;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::Frame;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -22,9 +26,14 @@ use tonic::{Code, Status};
 /// framed, decompressed and size-checked it: the agent's receiver, and the
 /// sinks used by tests and benchmarks, differ only here.
 pub trait ExportHandler<S: Signal>: Clone + Send + Sync + 'static {
-    /// Refusal before the request is read, if any.
-    fn admit(&self) -> Result<(), Status> {
-        Ok(())
+    /// Admission before the request is read, knowing the length of its
+    /// (possibly compressed) message: may wait for room, or refuse. What
+    /// it returns is held until the call is answered.
+    fn admit(
+        &self,
+        _frame_len: usize,
+    ) -> impl Future<Output = Result<Option<Held>, Status>> + Send {
+        async { Ok(None) }
     }
     /// Handles the request (its protobuf bytes and metadata).
     fn export(
@@ -81,9 +90,26 @@ impl<S: Signal, H: ExportHandler<S>> tower_service::Service<http::Request<Body>>
             if !request.uri().path().ends_with("/Export") {
                 return Ok(Status::unimplemented("only Export is served").into_http());
             }
-            if let Err(status) = this.handler.admit() {
-                return Ok(status.into_http());
-            }
+            let (parts, body) = request.into_parts();
+            let (prefix, rest) = frame_prefix(body).await;
+            let frame_len = prefix
+                .iter()
+                .flat_map(|b| b.iter())
+                .skip(1)
+                .take(4)
+                .fold(0usize, |len, b| len << 8 | *b as usize);
+            // More than the limit is refused by tonic once it reads the prefix.
+            let admitted = this
+                .handler
+                .admit(frame_len.min(this.max_message_size))
+                .await;
+            let _held = match admitted {
+                Ok(held) => held,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let replay = futures_util::stream::iter(prefix.into_iter().map(|b| Ok(Frame::data(b))));
+            let body = StreamBody::new(replay.chain(BodyStream::new(rest)));
+            let request = http::Request::from_parts(parts, Body::new(body));
             let mut accept = EnabledCompressionEncodings::default();
             accept.enable(CompressionEncoding::Gzip);
             accept.enable(CompressionEncoding::Zstd);
@@ -95,6 +121,29 @@ impl<S: Signal, H: ExportHandler<S>> tower_service::Service<http::Request<Body>>
             Ok(response)
         })
     }
+}
+
+/// Reads a request body until it has the gRPC message prefix (a flag byte
+/// and a 4-byte length), without consuming more than the first data
+/// frames: those read, and the rest of the body. Fewer than 5 bytes come
+/// back when the body ends (or fails) first; tonic then says what is wrong.
+async fn frame_prefix(mut body: Body) -> (Vec<Bytes>, Body) {
+    let mut read = Vec::new();
+    let mut len = 0;
+    while len < 5 {
+        match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    len += data.len();
+                    read.push(data);
+                }
+                // Trailers before the message: let tonic judge the rest.
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    (read, body)
 }
 
 /// Adapts an `ExportHandler` to tonic's unary service.
@@ -120,12 +169,15 @@ impl<S> Clone for Receive<S> {
 }
 
 impl<S: Signal> ExportHandler<S> for Receive<S> {
-    fn admit(&self) -> Result<(), Status> {
+    async fn admit(&self, frame_len: usize) -> Result<Option<Held>, Status> {
         let fanout = self.0.current();
         if fanout.is_empty() {
             return Err(Refusal::NoPipeline(S::KIND.as_str()).into_grpc());
         }
-        fanout.admit().map_err(|e| Refusal::Busy(e).into_grpc())
+        match fanout.admit(frame_len).await {
+            Ok(held) => Ok(Some(held)),
+            Err(e) => Err(Refusal::Busy(e).into_grpc()),
+        }
     }
 
     async fn export(&self, request: tonic::Request<Bytes>) -> Result<S::Response, Status> {
@@ -137,7 +189,10 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
         // The bytes as received travel on unless a processor changes them.
         // One fan-out for the whole request, even if a reload swaps it.
         let fanout = self.0.current();
-        let valid = fanout.validate(request.into_inner()).map_err(|source| {
+        let message = request.into_inner();
+        // Inflated by tonic: counted beside the frame admitted.
+        let _inflated = fanout.hold(message.len());
+        let valid = fanout.validate(message).map_err(|source| {
             Refusal::Malformed {
                 signal: S::KIND.as_str(),
                 source,

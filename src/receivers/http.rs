@@ -3,6 +3,7 @@
 
 use super::auth::BearerToken;
 use super::refusal::Refusal;
+use crate::budget::Held;
 use crate::compression::{decompress, Encoding};
 use crate::pipeline::{Fanout, Malformed, Switch, Valid};
 use crate::proto::rpc;
@@ -105,13 +106,18 @@ fn refuse(format: Format, refusal: Refusal) -> Response {
     response
 }
 
+/// What a body without `Content-Length` is admitted as, before its size is
+/// known (then it is counted as it is).
+const UNKNOWN_LENGTH: usize = 64 << 10;
+
 /// Reads, inflates and validates the body; `Err` is the answer to give.
+/// The bytes it holds are counted until the returned `Held` is dropped.
 async fn read<S: Signal>(
     route: &Route<S>,
     format: Format,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Arc<Fanout<S>>, Valid<S>), Refusal> {
+) -> Result<(Arc<Fanout<S>>, Valid<S>, Held), Refusal> {
     if route.token.as_ref().is_some_and(|t| !t.accepts(headers)) {
         return Err(Refusal::Unauthenticated);
     }
@@ -119,7 +125,11 @@ async fn read<S: Signal>(
     if fanout.is_empty() {
         return Err(Refusal::NoPipeline(S::KIND.as_str()));
     }
-    fanout.admit()?;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let admitted = announced.unwrap_or(UNKNOWN_LENGTH).min(route.limit);
+    let mut held = fanout.admit(admitted).await?;
     let encoding_header = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
@@ -138,9 +148,14 @@ async fn read<S: Signal>(
         }
         Err(e) => return Err(Refusal::Body(e.to_string())),
     };
+    held.grow(raw.len().saturating_sub(admitted));
     let data = match encoding {
         Encoding::Identity => raw,
-        _ => decompress(&raw, encoding, route.limit)?.into(),
+        _ => {
+            let inflated = decompress(&raw, encoding, route.limit)?;
+            held.grow(inflated.len());
+            inflated.into()
+        }
     };
     // Protobuf travels on as received (unless a processor changes it);
     // JSON is encoded once, here.
@@ -155,7 +170,7 @@ async fn read<S: Signal>(
         source,
     })?;
     // The same fan-out takes it, even if a reload swapped the switch.
-    Ok((fanout, valid))
+    Ok((fanout, valid, held))
 }
 
 async fn export<S: Signal>(
@@ -178,7 +193,7 @@ async fn export<S: Signal>(
             )
         }
     };
-    let (fanout, valid) = match read(&route, format, &headers, body).await {
+    let (fanout, valid, _held) = match read(&route, format, &headers, body).await {
         Ok(read) => read,
         Err(refusal) => return refuse(format, refusal),
     };

@@ -77,6 +77,9 @@ struct Inner {
     state: Mutex<State>,
     not_empty: Notify,
     not_full: Notify,
+    /// Woken once per record acknowledged, for one receiver waiting to
+    /// read a request (`has_room`).
+    admission: Notify,
     /// A sync job ended.
     synced: Notify,
     /// A checkpoint job ended.
@@ -168,6 +171,7 @@ impl<S> DiskQueue<S> {
                 options,
                 not_empty: Notify::new(),
                 not_full: Notify::new(),
+                admission: Notify::new(),
                 synced: Notify::new(),
                 checkpointed: Notify::new(),
             }),
@@ -395,9 +399,25 @@ impl<S> DiskQueue<S> {
             state.advance()
         };
         self.inner.not_full.notify_waiters();
+        for _ in positions {
+            self.inner.admission.notify_one();
+        }
         if checkpoint {
             Inner::checkpoint(&self.inner);
         }
+    }
+
+    /// Whether a request would be taken now without waiting.
+    pub fn has_room(&self) -> bool {
+        let state = self.inner.lock();
+        state.closed
+            || state.live_bytes < self.inner.options.capacity
+            || self.inner.options.when_full != WhenFull::Block
+    }
+
+    /// Woken when a record is acknowledged (see `has_room`).
+    pub fn admission(&self) -> &Notify {
+        &self.inner.admission
     }
 
     /// Stops handing out records; what remains stays on disk for the next start.
@@ -405,6 +425,7 @@ impl<S> DiskQueue<S> {
         self.inner.lock().closed = true;
         self.inner.not_empty.notify_waiters();
         self.inner.not_full.notify_waiters();
+        self.inner.admission.notify_waiters();
     }
 
     pub fn is_closed(&self) -> bool {
