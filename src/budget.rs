@@ -7,23 +7,32 @@
 //! while the request is handled; a memory queue holds its contents until a
 //! sender takes them, and a sender holds its batch until it is delivered or
 //! dropped. Releasing wakes one waiter, so freed room is handed on in the
-//! order requests waited, one at a time, without waking them all.
+//! order requests waited (a fair semaphore), without waking them all.
 //!
 //! The resident set (`pipeline/memory_limiter.rs`) is only a backstop: what
 //! the budget does not see (the allocator's overhead, HTTP/2 buffers) is
 //! bounded by the receivers' stream and window limits.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::sync::Notify;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+/// Free room is the permits of a fair semaphore (one per byte): waiters are
+/// served strictly in the order they came, so under a long overload none
+/// waits past the deadline while later ones get in.
 pub struct Budget {
-    limit: AtomicUsize,
-    used: AtomicUsize,
-    /// Woken once per release while someone waits.
-    room: Notify,
+    room: Semaphore,
+    /// The limit and the bytes counted past it (held by force, see
+    /// `charge`): changed together, under this lock.
+    books: Mutex<Books>,
     waiting: AtomicUsize,
+}
+
+struct Books {
+    limit: usize,
+    /// Bytes charged when no room was left: repaid before room is freed.
+    debt: usize,
 }
 
 /// Bytes counted against the budget until dropped.
@@ -35,26 +44,43 @@ pub struct Held {
 
 impl Budget {
     pub fn new(limit: usize) -> Arc<Self> {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
         Arc::new(Budget {
-            limit: AtomicUsize::new(limit),
-            used: AtomicUsize::new(0),
-            room: Notify::new(),
+            room: Semaphore::new(limit),
+            books: Mutex::new(Books { limit, debt: 0 }),
             waiting: AtomicUsize::new(0),
         })
     }
 
+    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
+        // A few integer updates per critical section: never torn.
+        self.books.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A reload may change the limit; what is held stays held.
     pub fn set_limit(&self, limit: usize) {
-        self.limit.store(limit, Ordering::Relaxed);
-        self.room.notify_one();
+        let limit = limit.min(Semaphore::MAX_PERMITS);
+        let mut books = self.books();
+        if limit > books.limit {
+            let more = limit - books.limit;
+            let repaid = more.min(books.debt);
+            books.debt -= repaid;
+            self.room.add_permits(more - repaid);
+        } else {
+            let less = books.limit - limit;
+            books.debt += less - self.room.forget_permits(less);
+        }
+        books.limit = limit;
     }
 
     pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
+        self.books().limit
     }
 
+    /// Bytes counted now.
     pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        let books = self.books();
+        books.limit - self.room.available_permits().min(books.limit) + books.debt
     }
 
     /// Requests waiting for room now.
@@ -62,46 +88,47 @@ impl Budget {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Takes `bytes` if they fit. When nothing is held, anything fits: a
-    /// request larger than the whole budget is slow, never refused forever.
+    /// Takes `bytes` if they fit now and nobody waits before. A request
+    /// larger than the whole budget asks for all of it: slow, never refused
+    /// forever.
     pub fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Held> {
-        let limit = self.limit();
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used == 0 || used + bytes <= limit).then_some(used + bytes)
-            })
-            .ok()?;
-        Some(Held {
-            budget: Arc::clone(self),
-            bytes,
-        })
+        let asked = self.asked(bytes)?;
+        self.room.try_acquire_many(asked).ok()?.forget();
+        Some(self.held_over(asked, bytes))
     }
 
-    /// Takes `bytes`, waiting for room until `deadline`; `None` past it.
-    /// Arrivals queue behind those already waiting.
+    /// Takes `bytes`, waiting for room (after those who waited first) until
+    /// `deadline`; `None` past it.
     pub async fn reserve(self: &Arc<Self>, bytes: usize, deadline: Instant) -> Option<Held> {
-        if self.waiting() == 0 {
-            if let Some(held) = self.try_reserve(bytes) {
-                return Some(held);
-            }
+        let asked = self.asked(bytes)?;
+        if let Ok(permit) = self.room.try_acquire_many(asked) {
+            permit.forget();
+            return Some(self.held_over(asked, bytes));
         }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let _waited = Waited(&self.waiting);
-        loop {
-            // Registered before trying, so a release in between is not missed.
-            let freed = self.room.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            if let Some(held) = self.try_reserve(bytes) {
-                if self.used() < self.limit() {
-                    // Room is left: the next waiter may fit too.
-                    self.room.notify_one();
-                }
-                return Some(held);
-            }
-            if tokio::time::timeout_at(deadline, freed).await.is_err() {
-                return None;
-            }
+        let acquired = tokio::time::timeout_at(deadline, self.room.acquire_many(asked)).await;
+        // The semaphore is never closed.
+        acquired.ok()?.ok()?.forget();
+        Some(self.held_over(asked, bytes))
+    }
+
+    /// What to acquire for `bytes`: at most the whole limit (and what one
+    /// acquisition can ask).
+    fn asked(&self, bytes: usize) -> Option<u32> {
+        let limit = self.limit().max(1);
+        u32::try_from(bytes.min(limit)).ok()
+    }
+
+    /// A hold of `bytes` of which `acquired` were taken from the room.
+    fn held_over(self: &Arc<Self>, acquired: u32, bytes: usize) -> Held {
+        let beyond = bytes - acquired as usize;
+        if beyond > 0 {
+            self.charge(beyond);
+        }
+        Held {
+            budget: Arc::clone(self),
+            bytes,
         }
     }
 
@@ -115,20 +142,23 @@ impl Budget {
         }
     }
 
-    /// `hold` for an owner that tracks its own total (a memory queue).
+    /// `hold` for an owner that tracks its own total (a memory queue): takes
+    /// the room there is, and counts the rest as debt.
     pub fn charge(&self, bytes: usize) {
-        self.used.fetch_add(bytes, Ordering::AcqRel);
+        let mut books = self.books();
+        let taken = self.room.forget_permits(bytes);
+        books.debt += bytes - taken;
     }
 
-    /// Gives back what `charge` counted.
+    /// Gives back what `charge` counted: debt first, then room.
     pub fn release(&self, bytes: usize) {
         if bytes == 0 {
             return;
         }
-        self.used.fetch_sub(bytes, Ordering::AcqRel);
-        if self.waiting() > 0 {
-            self.room.notify_one();
-        }
+        let mut books = self.books();
+        let repaid = bytes.min(books.debt);
+        books.debt -= repaid;
+        self.room.add_permits(bytes - repaid);
     }
 }
 
@@ -194,9 +224,62 @@ mod tests {
     fn anything_fits_an_empty_budget() {
         let budget = Budget::new(10);
         let big = budget.try_reserve(1000).unwrap();
+        assert_eq!(budget.used(), 1000);
         assert!(budget.try_reserve(1).is_none());
         drop(big);
+        assert_eq!(budget.used(), 0);
         assert!(budget.try_reserve(1).is_some());
+    }
+
+    #[test]
+    fn held_past_the_limit_is_repaid_before_room_frees() {
+        let budget = Budget::new(100);
+        budget.charge(150);
+        assert_eq!(budget.used(), 150);
+        budget.release(60);
+        assert_eq!(budget.used(), 90);
+        assert!(budget.try_reserve(11).is_none());
+        budget.release(90);
+        assert_eq!(budget.used(), 0);
+        assert!(budget.try_reserve(100).is_some());
+    }
+
+    #[test]
+    fn a_lower_limit_keeps_what_is_held() {
+        let budget = Budget::new(100);
+        let held = budget.try_reserve(80).unwrap();
+        budget.set_limit(50);
+        assert_eq!((budget.used(), budget.limit()), (80, 50));
+        drop(held);
+        assert_eq!(budget.used(), 0);
+        let _all = budget.try_reserve(50).unwrap();
+        assert!(budget.try_reserve(1).is_none());
+        budget.set_limit(200);
+        let _rest = budget.try_reserve(150).unwrap();
+        assert!(budget.try_reserve(1).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_in_order() {
+        let budget = Budget::new(100);
+        let held = budget.try_reserve(100).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let big = {
+            let budget = Arc::clone(&budget);
+            tokio::spawn(async move { budget.reserve(100, deadline).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Comes later and would fit sooner: it waits its turn.
+        let small = {
+            let budget = Arc::clone(&budget);
+            tokio::spawn(async move { budget.reserve(10, deadline).await })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        drop(held);
+        let big = big.await.unwrap().expect("first in line");
+        assert_eq!(budget.waiting(), 1);
+        drop(big);
+        assert!(small.await.unwrap().is_some());
     }
 
     #[tokio::test(start_paused = true)]

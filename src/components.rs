@@ -203,7 +203,7 @@ const BASELINE: u64 = 16 << 20;
 
 /// Room for requests being read and processed and for batches being sent,
 /// beside what the memory queues hold, when no limit is given.
-const IN_FLIGHT: u64 = 32 << 20;
+const IN_FLIGHT: u64 = 16 << 20;
 
 /// How the agent bounds its memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,8 +22,22 @@ use tokio::time::Instant;
 pub const ADMISSION_WAIT: Duration = Duration::from_secs(2);
 
 /// A decoded request takes about this many times its encoded size (the
-/// prost structs, their strings and vectors), counted while it lives.
+/// prost structs, their strings and vectors).
 const DECODED_PER_ENCODED: usize = 3;
+
+/// What handling a request holds at most, in multiples of its size as
+/// received: the frame as read, the body inflated (or the message tonic
+/// hands over), a decoded copy if some pipeline needs one, and the copy
+/// each processing pipeline makes. Reserved in full at admission, so the
+/// budget bounds requests in flight, not only their first copy.
+fn footprint<S>(pipelines: &[Arc<Pipeline<S>>]) -> usize {
+    let processing: Vec<_> = pipelines
+        .iter()
+        .filter(|p| !p.processors.is_empty())
+        .collect();
+    let decodes = processing.iter().any(|p| p.wire.is_none());
+    2 + processing.len() + if decodes { DECODED_PER_ENCODED } else { 0 }
+}
 
 /// Why a request is not well-formed OTLP.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +97,8 @@ impl<S: Signal> Pipeline<S> {
 /// Everything one receiver feeds for one signal.
 pub struct Fanout<S> {
     pipelines: Vec<Arc<Pipeline<S>>>,
+    /// See `footprint`.
+    footprint: usize,
     budget: Arc<Budget>,
     /// The resident-set backstop.
     limiter: Arc<MemoryLimiter>,
@@ -118,6 +134,7 @@ impl<S: Signal> Fanout<S> {
             )
         };
         Fanout {
+            footprint: footprint(&pipelines),
             pipelines,
             budget,
             limiter,
@@ -139,10 +156,11 @@ impl<S: Signal> Fanout<S> {
     }
 
     /// Admission of a request of `bytes` (as it arrives, before it is read
-    /// or decoded): waits until every queue it goes to has room and its
-    /// bytes fit the memory budget, up to `ADMISSION_WAIT`; then it is
-    /// refused (retryable). What is returned holds its bytes until dropped.
-    /// Refused at once only when the resident set is over the backstop.
+    /// or decoded): waits until every queue it goes to has room and what
+    /// handling it holds fits the memory budget, up to `ADMISSION_WAIT`;
+    /// then it is refused (retryable). What is returned holds those bytes
+    /// until dropped. Refused at once only when the resident set is over
+    /// the backstop.
     pub async fn admit(&self, bytes: usize) -> Result<Held, PushError> {
         if self.limiter.refuses() {
             self.refused_rss.add(1);
@@ -157,7 +175,7 @@ impl<S: Signal> Fanout<S> {
                 }
             }
         }
-        match self.budget.reserve(bytes, deadline).await {
+        match self.budget.reserve(bytes * self.footprint, deadline).await {
             Some(held) => Ok(held),
             None => {
                 self.refused_budget.add(1);
@@ -166,10 +184,12 @@ impl<S: Signal> Fanout<S> {
         }
     }
 
-    /// Counts bytes the request holds beyond what was admitted (its
-    /// inflated body): already in memory, so counted, not refused.
-    pub fn hold(&self, bytes: usize) -> Held {
-        self.budget.hold(bytes)
+    /// Once the body is inflated to `bytes`: counts what handling it
+    /// holds beyond what was admitted (a compressed body inflates). Already
+    /// in memory, so counted, not refused.
+    pub fn inflated(&self, held: &mut Held, bytes: usize) {
+        let needed = bytes * self.footprint;
+        held.grow(needed.saturating_sub(held.bytes()));
     }
 
     /// Whether any pipeline takes this signal from this receiver.
@@ -228,12 +248,6 @@ impl<S: Signal> Fanout<S> {
             mut decoded,
             rejected: _,
         } = request;
-        // The decoded copy and each processed one, while they live.
-        let mut copies = self.budget.hold(
-            decoded
-                .as_ref()
-                .map_or(0, |_| encoded.len() * DECODED_PER_ENCODED),
-        );
         let as_received = Entry {
             data: encoded,
             items,
@@ -277,9 +291,6 @@ impl<S: Signal> Fanout<S> {
                     position: None,
                 }
             };
-            if !pipeline.processors.is_empty() {
-                copies.grow(entry.bytes());
-            }
             result = pipeline.consume(entry).await;
             if result.is_err() {
                 break;

@@ -15,7 +15,7 @@ use hyper::body::Frame;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tonic::body::Body;
 use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
@@ -103,10 +103,15 @@ impl<S: Signal, H: ExportHandler<S>> tower_service::Service<http::Request<Body>>
                 .handler
                 .admit(frame_len.min(this.max_message_size))
                 .await;
-            let _held = match admitted {
-                Ok(held) => held,
+            let (mut parts, held) = match admitted {
+                Ok(held) => (parts, held),
                 Err(status) => return Ok(status.into_http()),
             };
+            if let Some(held) = held {
+                parts
+                    .extensions
+                    .insert(Admitted(Arc::new(Mutex::new(held))));
+            }
             let replay = futures_util::stream::iter(prefix.into_iter().map(|b| Ok(Frame::data(b))));
             let body = StreamBody::new(replay.chain(BodyStream::new(rest)));
             let request = http::Request::from_parts(parts, Body::new(body));
@@ -123,6 +128,11 @@ impl<S: Signal, H: ExportHandler<S>> tower_service::Service<http::Request<Body>>
     }
 }
 
+/// What admission holds for a call, until it is answered; the handler
+/// counts the message's inflated size into it.
+#[derive(Clone)]
+pub struct Admitted(pub Arc<Mutex<Held>>);
+
 /// Reads a request body until it has the gRPC message prefix (a flag byte
 /// and a 4-byte length), without consuming more than the first data
 /// frames: those read, and the rest of the body. Fewer than 5 bytes come
@@ -135,7 +145,9 @@ async fn frame_prefix(mut body: Body) -> (Vec<Bytes>, Body) {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
                     len += data.len();
-                    read.push(data);
+                    // A copy: the frame is a slice of the connection's read
+                    // buffer and would keep all of it alive while it waits.
+                    read.push(Bytes::copy_from_slice(&data));
                 }
                 // Trailers before the message: let tonic judge the rest.
                 Err(_) => break,
@@ -189,9 +201,11 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
         // The bytes as received travel on unless a processor changes them.
         // One fan-out for the whole request, even if a reload swaps it.
         let fanout = self.0.current();
+        if let Some(Admitted(held)) = request.extensions().get::<Admitted>() {
+            let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+            fanout.inflated(&mut held, request.get_ref().len());
+        }
         let message = request.into_inner();
-        // Inflated by tonic: counted beside the frame admitted.
-        let _inflated = fanout.hold(message.len());
         let valid = fanout.validate(message).map_err(|source| {
             Refusal::Malformed {
                 signal: S::KIND.as_str(),

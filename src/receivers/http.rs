@@ -128,8 +128,9 @@ async fn read<S: Signal>(
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let admitted = announced.unwrap_or(UNKNOWN_LENGTH).min(route.limit);
-    let mut held = fanout.admit(admitted).await?;
+    let mut held = fanout
+        .admit(announced.unwrap_or(UNKNOWN_LENGTH).min(route.limit))
+        .await?;
     let encoding_header = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
@@ -148,15 +149,12 @@ async fn read<S: Signal>(
         }
         Err(e) => return Err(Refusal::Body(e.to_string())),
     };
-    held.grow(raw.len().saturating_sub(admitted));
+    fanout.inflated(&mut held, raw.len());
     let data = match encoding {
         Encoding::Identity => raw,
-        _ => {
-            let inflated = decompress(&raw, encoding, route.limit)?;
-            held.grow(inflated.len());
-            inflated.into()
-        }
+        _ => decompress(&raw, encoding, route.limit)?.into(),
     };
+    fanout.inflated(&mut held, data.len());
     // Protobuf travels on as received (unless a processor changes it);
     // JSON is encoded once, here.
     let valid = match format {

@@ -48,7 +48,9 @@ pub struct GrpcServerConfig {
     pub endpoint: String,
     /// Largest accepted message after decompression, in MiB.
     pub max_recv_msg_size_mib: u64,
-    /// Concurrent calls per connection (HTTP/2 streams).
+    /// Concurrent calls per connection (HTTP/2 streams). An SDK exports
+    /// one batch at a time; the Collector's exporter ten. Each may hold a
+    /// 64 KiB window of data the agent has not read yet.
     pub max_concurrent_streams: u32,
     /// Open connections; past it the agent stops accepting for a while.
     pub max_connections: usize,
@@ -63,7 +65,7 @@ impl Default for GrpcServerConfig {
         GrpcServerConfig {
             endpoint: "127.0.0.1:4317".into(),
             max_recv_msg_size_mib: 4,
-            max_concurrent_streams: 100,
+            max_concurrent_streams: 16,
             max_connections: 1024,
             idle_timeout: Dur(Duration::from_secs(300)),
             auth: None,
@@ -102,7 +104,7 @@ impl Default for HttpServerConfig {
             read_timeout: Dur(Duration::from_secs(30)),
             idle_timeout: Dur(Duration::from_secs(60)),
             max_connections: 1024,
-            max_concurrent_streams: 100,
+            max_concurrent_streams: 16,
             auth: None,
             tls: None,
         }

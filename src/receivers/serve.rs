@@ -21,6 +21,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+const STREAM_WINDOW: u32 = 16 << 10;
+
 /// What a server allows each client.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -114,7 +116,16 @@ async fn connection<IO>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_concurrent_streams);
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        // What a client may send ahead of what the agent reads: the
+        // protocol's default per stream. A request waiting for room is not
+        // read, so the connection's window is every stream's: a waiting
+        // stream then never holds back one that was let in. The memory
+        // budget cannot see these bytes; streams and connections bound them.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(
+            STREAM_WINDOW.saturating_mul(limits.max_concurrent_streams),
+        );
     let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
     tokio::pin!(connection);
     let mut closing = false;
