@@ -221,7 +221,8 @@ impl MemorySettings {
     /// `memory_limiter` is the Collector's: `limit_mib` the resident set
     /// never to pass, `spike_limit_mib` headroom under it. In a cgroup the
     /// Collector's convention applies: 80 % of its limit (the budget under
-    /// it), 90 % the backstop. Else the memory queues and room in flight.
+    /// it), 90 % the backstop. Else the memory queues and room in flight,
+    /// and a backstop against runaway growth only.
     pub fn new(listed: Option<&MemoryLimiterConfig>, cgroup: Option<u64>, queues: u64) -> Self {
         let (limit, backstop, check_interval) = match (listed, cgroup) {
             (Some(m), _) => {
@@ -233,7 +234,11 @@ impl MemorySettings {
             (None, None) => {
                 let budget = queues + IN_FLIGHT;
                 let limit = budget + BASELINE;
-                (limit, 2 * limit, CHECK_INTERVAL)
+                // No limit to keep under: only runaway growth is stopped.
+                // Room for what clients may send ahead of admission (up to
+                // 80 KiB per waiting HTTP/2 stream: 64 clients of 16
+                // streams park 80 MiB there).
+                (limit, (2 * limit).max(256 << 20), CHECK_INTERVAL)
             }
         };
         MemorySettings {

@@ -169,7 +169,7 @@ impl<S: Signal> Fanout<S> {
         let deadline = Instant::now() + ADMISSION_WAIT;
         for pipeline in &self.pipelines {
             for exporter in &pipeline.exporters {
-                if !exporter.queue.wait_for_room(deadline).await {
+                if !exporter.queue.wait_for_room(bytes, deadline).await {
                     self.refused_queue_full.add(1);
                     return Err(PushError::Full);
                 }

@@ -80,10 +80,13 @@ impl<S> MemoryQueue<S> {
         }
     }
 
-    /// Whether a request would be taken now without waiting.
-    pub fn has_room(&self) -> bool {
+    /// Whether `bytes` more would be taken now without waiting.
+    pub fn has_room(&self, bytes: usize) -> bool {
         let state = self.lock();
-        state.closed || state.bytes < self.capacity || self.when_full != WhenFull::Block
+        state.closed
+            || self.when_full != WhenFull::Block
+            || state.entries.is_empty()
+            || state.bytes + bytes <= self.capacity
     }
 
     /// Woken when an entry is taken (see `has_room`).

@@ -119,12 +119,12 @@ impl<S> Queue<S> {
         }
     }
 
-    /// Waits until the queue would take a request without waiting (see
-    /// `has_room`), or `deadline`; whether it would. Receivers call it
+    /// Waits until the queue would take a request of about `bytes` without
+    /// waiting (see `has_room`), or `deadline`; whether it would. Receivers call it
     /// before reading a request, so a full queue slows its senders
     /// instead of making the agent read, process and then refuse.
     /// Woken once per entry taken, in the order receivers waited.
-    pub async fn wait_for_room(&self, deadline: Instant) -> bool {
+    pub async fn wait_for_room(&self, bytes: usize, deadline: Instant) -> bool {
         let room = match self {
             Queue::Memory(q) => q.admission(),
             Queue::Disk(q) => q.admission(),
@@ -134,8 +134,8 @@ impl<S> Queue<S> {
             tokio::pin!(freed);
             freed.as_mut().enable();
             let has_room = match self {
-                Queue::Memory(q) => q.has_room(),
-                Queue::Disk(q) => q.has_room(),
+                Queue::Memory(q) => q.has_room(bytes),
+                Queue::Disk(q) => q.has_room(bytes),
             };
             if has_room {
                 return true;

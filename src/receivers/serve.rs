@@ -22,11 +22,13 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 /// What a client may send on one HTTP/2 stream ahead of what the agent
-/// reads: one frame. A request waiting for room holds this much in hyper
-/// and one frame read for its length: 32 KiB per waiting stream, which the
-/// memory budget cannot see. Locally a window update costs microseconds;
-/// over a 1 ms network it caps one stream near 16 MB/s.
-const STREAM_WINDOW: u32 = 16 << 10;
+/// reads: the protocol's default (gRPC-Go's servers start there too), not
+/// hyper's 1 MiB. A request waiting for room holds up to this much in hyper
+/// plus one frame read for its length, which the memory budget cannot see:
+/// streams per connection and connections bound it. Not smaller: clients
+/// send at the default before they read the server's settings, and h2 then
+/// stalls the connection (hyperium/h2#630; seen here with 16 KiB).
+const STREAM_WINDOW: u32 = 64 << 10;
 
 /// What a server allows each client.
 #[derive(Debug, Clone, Copy)]
@@ -122,10 +124,10 @@ async fn connection<IO>(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_concurrent_streams)
+        .initial_stream_window_size(STREAM_WINDOW)
         // A request waiting for room is not read, so the connection's
         // window is every stream's: a waiting stream then never holds back
         // one that was let in.
-        .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(
             STREAM_WINDOW.saturating_mul(limits.max_concurrent_streams),
         );

@@ -407,12 +407,13 @@ impl<S> DiskQueue<S> {
         }
     }
 
-    /// Whether a request would be taken now without waiting.
-    pub fn has_room(&self) -> bool {
+    /// Whether about `bytes` more would be taken now without waiting.
+    pub fn has_room(&self, bytes: usize) -> bool {
         let state = self.inner.lock();
         state.closed
-            || state.live_bytes < self.inner.options.capacity
             || self.inner.options.when_full != WhenFull::Block
+            || state.live_entries == 0
+            || state.live_bytes + bytes as u64 <= self.inner.options.capacity
     }
 
     /// Woken when a record is acknowledged (see `has_room`).
