@@ -201,7 +201,9 @@ impl<S: Signal> ExportHandler<S> for Receive<S> {
         // The bytes as received travel on unless a processor changes them.
         // One fan-out for the whole request, even if a reload swaps it.
         let fanout = self.0.current();
-        if let Some(Admitted(held)) = request.extensions().get::<Admitted>() {
+        // Kept to the end: the request's extensions go with `into_inner`.
+        let admitted = request.extensions().get::<Admitted>().cloned();
+        if let Some(Admitted(held)) = &admitted {
             let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
             fanout.inflated(&mut held, request.get_ref().len());
         }
