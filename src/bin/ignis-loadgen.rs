@@ -8,6 +8,7 @@
 //!
 //!     ignis-loadgen --signal traces --rate 10000 --duration 20
 //!     ignis-loadgen --signal logs --connections 4 --streams 16 --duration 10
+//!     ignis-loadgen --connections 16 --streams 16 --retry     # as an SDK: resend refusals
 
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
@@ -56,6 +57,12 @@ struct Args {
     /// Compress requests with gzip.
     #[arg(long)]
     gzip: bool,
+    /// Resend a refused request as the OpenTelemetry SDKs do: after the
+    /// server's RetryInfo delay, else exponential backoff from 1 s (to 30 s,
+    /// jittered); a worker sends nothing new meanwhile. Refusals are then
+    /// attempts, and only acknowledged items count.
+    #[arg(long)]
+    retry: bool,
 }
 
 #[derive(Default)]
@@ -347,7 +354,8 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         for w in 0..args.streams {
             let (channel, tally, seq) = (channel.clone(), tally.clone(), seq.clone());
-            let (signal, n, gzip) = (args.signal, args.items_per_request, args.gzip);
+            let (signal, n, gzip, retry) =
+                (args.signal, args.items_per_request, args.gzip, args.retry);
             let offset =
                 interval.map(|i| i.mul_f64((c * args.streams + w) as f64 / workers as f64));
             tasks.push(tokio::spawn(async move {
@@ -360,7 +368,24 @@ async fn main() -> anyhow::Result<()> {
                     let (body, items, service) =
                         request(signal, seq.fetch_add(1, Ordering::Relaxed), n);
                     let sent = Instant::now();
-                    let result = send(channel.clone(), body, service, gzip).await;
+                    let mut result = send(channel.clone(), body.clone(), service, gzip).await;
+                    let mut backoff = Duration::from_secs(1);
+                    while let (true, Err(status)) = (retry, &result) {
+                        if !matches!(
+                            status.code(),
+                            tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+                        ) || Instant::now() > deadline + Duration::from_secs(30)
+                        {
+                            break;
+                        }
+                        tally.refused.fetch_add(1, Ordering::Relaxed);
+                        let jittered = backoff.mul_f64(rand::random_range(0.5..1.5));
+                        let delay = ignis_agent::proto::rpc::retry_delay(status.details())
+                            .unwrap_or(jittered);
+                        tokio::time::sleep(delay).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        result = send(channel.clone(), body.clone(), service, gzip).await;
+                    }
                     let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     match result {
                         Ok(()) => {

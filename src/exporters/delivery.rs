@@ -236,10 +236,10 @@ pub fn open_queue<S: Signal>(
     let signal = S::KIND.as_str();
     let labels = [("exporter", exporter), ("signal", signal)];
     let queue = Arc::new(match q.storage.unwrap_or_default() {
-        Storage::Memory => Queue::Memory(
+        Storage::Memory => Queue::Memory(Box::new(
             MemoryQueue::new(q.max_size.0 as usize, q.when_full, q.block_timeout.0)
                 .with_budget(Arc::clone(budget)),
-        ),
+        )),
         Storage::Disk => {
             let base = q
                 .directory

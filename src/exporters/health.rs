@@ -227,8 +227,11 @@ mod tests {
         let (log, _guard) = capture();
         let registry = Registry::default();
         let health = Health::new(&registry, "otlp", "traces");
-        let queue: Queue<()> =
-            Queue::Memory(MemoryQueue::new(100, WhenFull::Block, Duration::ZERO));
+        let queue: Queue<()> = Queue::Memory(Box::new(MemoryQueue::new(
+            100,
+            WhenFull::Block,
+            Duration::ZERO,
+        )));
         let count = |words: &str| {
             String::from_utf8_lossy(&log.lock().unwrap())
                 .matches(words)

@@ -17,9 +17,11 @@ pub struct MemoryQueue<S> {
     not_empty: Notify,
     /// Woken when room is freed.
     not_full: Notify,
-    /// Woken once per entry taken, for one receiver waiting to read a
-    /// request (`has_room`): one leaves, one comes in.
+    /// Woken once per entry taken, for the receiver whose turn it is to
+    /// wait for room (`has_room`): one leaves, one comes in.
     admission: Notify,
+    /// Whose turn it is (`Queue::wait_for_room`).
+    turn: tokio::sync::Mutex<()>,
     capacity: usize,
     /// What it holds is counted there, from push to pop.
     budget: Option<Arc<Budget>>,
@@ -54,6 +56,7 @@ impl<S> MemoryQueue<S> {
             not_empty: Notify::new(),
             not_full: Notify::new(),
             admission: Notify::new(),
+            turn: tokio::sync::Mutex::new(()),
             capacity,
             budget: None,
             when_full,
@@ -89,9 +92,9 @@ impl<S> MemoryQueue<S> {
             || state.bytes + bytes <= self.capacity
     }
 
-    /// Woken when an entry is taken (see `has_room`).
-    pub fn admission(&self) -> &Notify {
-        &self.admission
+    /// Woken when an entry is taken (see `has_room`), and whose turn it is.
+    pub fn admission(&self) -> (&Notify, &tokio::sync::Mutex<()>) {
+        (&self.admission, &self.turn)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

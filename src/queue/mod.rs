@@ -90,7 +90,7 @@ async fn admit<T>(
 
 /// An exporter's queue, in memory or on disk.
 pub enum Queue<S> {
-    Memory(MemoryQueue<S>),
+    Memory(Box<MemoryQueue<S>>),
     Disk(Box<DiskQueue<S>>),
 }
 
@@ -120,24 +120,35 @@ impl<S> Queue<S> {
     }
 
     /// Waits until the queue would take a request of about `bytes` without
-    /// waiting (see `has_room`), or `deadline`; whether it would. Receivers call it
-    /// before reading a request, so a full queue slows its senders
-    /// instead of making the agent read, process and then refuse.
-    /// Woken once per entry taken, in the order receivers waited.
+    /// waiting (see `has_room`), or `deadline`; whether it would. Receivers
+    /// call it before reading a request, so a full queue slows its senders
+    /// instead of making the agent read, process and then refuse. Waiters
+    /// take turns in the order they came (tokio's mutex is fair): only the
+    /// first waits for room, woken once per entry taken, so none is
+    /// overtaken past the deadline under a long overload.
     pub async fn wait_for_room(&self, bytes: usize, deadline: Instant) -> bool {
-        let room = match self {
+        let (room, turn) = match self {
             Queue::Memory(q) => q.admission(),
             Queue::Disk(q) => q.admission(),
+        };
+        let has_room = || match self {
+            Queue::Memory(q) => q.has_room(bytes),
+            Queue::Disk(q) => q.has_room(bytes),
+        };
+        // Nobody waiting and room: no turn to take.
+        if let Ok(_free) = turn.try_lock() {
+            if has_room() {
+                return true;
+            }
+        }
+        let Ok(_turn) = tokio::time::timeout_at(deadline, turn.lock()).await else {
+            return false;
         };
         loop {
             let freed = room.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            let has_room = match self {
-                Queue::Memory(q) => q.has_room(bytes),
-                Queue::Disk(q) => q.has_room(bytes),
-            };
-            if has_room {
+            if has_room() {
                 return true;
             }
             if tokio::time::timeout_at(deadline, freed).await.is_err() {

@@ -77,9 +77,11 @@ struct Inner {
     state: Mutex<State>,
     not_empty: Notify,
     not_full: Notify,
-    /// Woken once per record acknowledged, for one receiver waiting to
-    /// read a request (`has_room`).
+    /// Woken once per record acknowledged, for the receiver whose turn it
+    /// is to wait for room (`has_room`).
     admission: Notify,
+    /// Whose turn it is (`Queue::wait_for_room`).
+    turn: tokio::sync::Mutex<()>,
     /// A sync job ended.
     synced: Notify,
     /// A checkpoint job ended.
@@ -172,6 +174,7 @@ impl<S> DiskQueue<S> {
                 not_empty: Notify::new(),
                 not_full: Notify::new(),
                 admission: Notify::new(),
+                turn: tokio::sync::Mutex::new(()),
                 synced: Notify::new(),
                 checkpointed: Notify::new(),
             }),
@@ -416,9 +419,10 @@ impl<S> DiskQueue<S> {
             || state.live_bytes + bytes as u64 <= self.inner.options.capacity
     }
 
-    /// Woken when a record is acknowledged (see `has_room`).
-    pub fn admission(&self) -> &Notify {
-        &self.inner.admission
+    /// Woken when a record is acknowledged (see `has_room`), and whose
+    /// turn it is.
+    pub fn admission(&self) -> (&Notify, &tokio::sync::Mutex<()>) {
+        (&self.inner.admission, &self.inner.turn)
     }
 
     /// Stops handing out records; what remains stays on disk for the next start.
