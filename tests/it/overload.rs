@@ -14,15 +14,20 @@ use prost::Message;
 use std::time::Duration;
 use tonic::Code;
 
-fn peak_rss_mib(pid: u32) -> u64 {
+/// A memory figure of the agent's (`VmHWM:` the peak RSS, `VmRSS:` now), in MiB.
+fn status_mib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace()
         .nth(1)
         .unwrap()
         .parse::<u64>()
         .unwrap()
         / 1024
+}
+
+fn peak_rss_mib(pid: u32) -> u64 {
+    status_mib(pid, "VmHWM:")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,18 +116,6 @@ service:
         "acknowledged {expected} spans, refused {} requests, peak RSS {peak} MiB",
         refusals.len()
     );
-}
-
-/// The agent's resident set now, in MiB.
-fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
 }
 
 /// A client on one connection, as an SDK keeps it.
@@ -411,7 +404,7 @@ service:
     })
     .await
     .unwrap();
-    let rss = rss_mib(agent.id());
+    let rss = status_mib(agent.id(), "VmRSS:");
     let started = std::time::Instant::now();
     let small =
         grpc_export::<Traces>(grpc, Bytes::from(spans(100, 10).encode_to_vec()), None).await;
