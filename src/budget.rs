@@ -88,9 +88,8 @@ impl Budget {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Takes `bytes` if they fit now and nobody waits before. A request
-    /// larger than the whole budget asks for all of it: slow, never refused
-    /// forever.
+    /// Takes `bytes` if they fit now. A request larger than the whole
+    /// budget asks for all of it: slow, never refused forever.
     pub fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Held> {
         let asked = self.asked(bytes)?;
         self.room.try_acquire_many(asked).ok()?.forget();
@@ -100,11 +99,10 @@ impl Budget {
     /// Takes `bytes`, waiting for room (after those who waited first) until
     /// `deadline`; `None` past it.
     pub async fn reserve(self: &Arc<Self>, bytes: usize, deadline: Instant) -> Option<Held> {
-        let asked = self.asked(bytes)?;
-        if let Ok(permit) = self.room.try_acquire_many(asked) {
-            permit.forget();
-            return Some(self.held_over(asked, bytes));
+        if let Some(held) = self.try_reserve(bytes) {
+            return Some(held);
         }
+        let asked = self.asked(bytes)?;
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let _waited = Waited(&self.waiting);
         let acquired = tokio::time::timeout_at(deadline, self.room.acquire_many(asked)).await;

@@ -374,15 +374,20 @@ service:
             })
         })
         .collect();
-    let (mut taken, mut peak) = (0, 0.0f64);
-    let watching = tokio::task::spawn_blocking(move || {
-        let mut peak = 0.0f64;
-        for _ in 0..40 {
-            peak = peak.max(gauge(admin, "ignis_memory_budget_used_bytes").unwrap_or(0.0));
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        peak
-    });
+    // What the budget counted, sampled until every bomb is answered.
+    let answered_all = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching = {
+        let answered_all = answered_all.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut peak = 0.0f64;
+            while !answered_all.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(gauge(admin, "ignis_memory_budget_used_bytes").unwrap_or(0.0));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let mut taken = 0;
     for answer in spike {
         let answer = answer.await.unwrap();
         assert!(
@@ -391,7 +396,8 @@ service:
         );
         taken += answer.is_ok() as usize;
     }
-    peak = peak.max(watching.await.unwrap());
+    answered_all.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = watching.await.unwrap();
     let over = std::time::Instant::now();
     let freed = tokio::task::spawn_blocking(move || {
         while over.elapsed() < Duration::from_secs(1) {
