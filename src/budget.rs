@@ -120,29 +120,26 @@ impl Budget {
 
     /// A hold of `bytes` of which `acquired` were taken from the room.
     fn held_over(self: &Arc<Self>, acquired: u32, bytes: usize) -> Held {
-        let beyond = bytes - acquired as usize;
-        if beyond > 0 {
-            self.charge(beyond);
-        }
-        Held {
+        let mut held = Held {
             budget: Arc::clone(self),
-            bytes,
-        }
+            bytes: acquired as usize,
+        };
+        held.grow(bytes - acquired as usize);
+        held
     }
 
     /// Counts bytes the agent holds already (an inflated body, a processed
     /// copy): never refused, since refusing would not free them.
     pub fn hold(self: &Arc<Self>, bytes: usize) -> Held {
-        self.charge(bytes);
-        Held {
-            budget: Arc::clone(self),
-            bytes,
-        }
+        self.held_over(0, bytes)
     }
 
     /// `hold` for an owner that tracks its own total (a memory queue): takes
     /// the room there is, and counts the rest as debt.
     pub fn charge(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let mut books = self.books();
         let taken = self.room.forget_permits(bytes);
         books.debt += bytes - taken;

@@ -281,7 +281,7 @@ impl Config {
     }
 
     /// What every memory queue of every pipeline can hold together.
-    pub fn memory_queue_bytes(&self) -> u64 {
+    fn memory_queue_bytes(&self) -> u64 {
         // One queue per exporter and signal, however many pipelines share it.
         let exporters: std::collections::BTreeSet<_> = self
             .pipelines

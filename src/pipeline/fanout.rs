@@ -31,12 +31,9 @@ const DECODED_PER_ENCODED: usize = 3;
 /// each processing pipeline makes. Reserved in full at admission, so the
 /// budget bounds requests in flight, not only their first copy.
 fn footprint<S>(pipelines: &[Arc<Pipeline<S>>]) -> usize {
-    let processing: Vec<_> = pipelines
-        .iter()
-        .filter(|p| !p.processors.is_empty())
-        .collect();
-    let decodes = processing.iter().any(|p| p.wire.is_none());
-    2 + processing.len() + if decodes { DECODED_PER_ENCODED } else { 0 }
+    let processing = pipelines.iter().filter(|p| !p.processors.is_empty());
+    let decodes = processing.clone().any(|p| p.wire.is_none());
+    2 + processing.count() + if decodes { DECODED_PER_ENCODED } else { 0 }
 }
 
 /// Why a request is not well-formed OTLP.

@@ -131,7 +131,7 @@ impl<S: Signal, H: ExportHandler<S>> tower_service::Service<http::Request<Body>>
 /// What admission holds for a call, until it is answered; the handler
 /// counts the message's inflated size into it.
 #[derive(Clone)]
-pub struct Admitted(pub Arc<Mutex<Held>>);
+struct Admitted(Arc<Mutex<Held>>);
 
 /// Reads a request body until it has the gRPC message prefix (a flag byte
 /// and a 4-byte length), without consuming more than the first data

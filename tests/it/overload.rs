@@ -5,7 +5,7 @@
 use crate::common;
 
 use bytes::Bytes;
-use common::client::{grpc_export, span_numbers, spans};
+use common::client::{connect, export_on, grpc_export, span_numbers, spans};
 use common::process::{spawn_agent, write_config};
 use common::sink::Sink;
 use common::wait_until;
@@ -118,36 +118,12 @@ service:
     );
 }
 
-/// A client on one connection, as an SDK keeps it.
-async fn connect(addr: std::net::SocketAddr) -> tonic::client::Grpc<tonic::transport::Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX)
-}
-
+/// An Export call on a kept connection, its answer reduced to what these tests read.
 async fn export(
     grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
     body: Bytes,
 ) -> Result<(), tonic::Status> {
-    use ignis_agent::proto::codec::ClientCodec;
-    use ignis_agent::signal::Signal;
-    grpc.ready()
-        .await
-        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let path = http::uri::PathAndQuery::from_static(
-        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    );
-    assert_eq!(path.as_str(), format!("/{}/Export", Traces::GRPC_SERVICE));
-    grpc.unary(
-        tonic::Request::new(body),
-        path,
-        ClientCodec::<<Traces as Signal>::Response>::default(),
-    )
-    .await
-    .map(|_| ())
+    export_on::<Traces>(grpc, body, None).await.map(|_| ())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +153,7 @@ service:
     // one more; the next finds no room.
     let request = |n: u64| Bytes::from(spans(n * 4000, 4000).encode_to_vec());
     assert!(request(0).len() > 512 << 10);
-    let mut client = connect(grpc).await;
+    let mut client = connect(grpc).await.unwrap();
     let mut acknowledged = Vec::new();
     let (refused, waited) = loop {
         let n = acknowledged.len() as u64;
@@ -273,7 +249,7 @@ service:
                 .map(|_| {
                     let body = body.clone();
                     tokio::spawn(async move {
-                        let mut client = connect(grpc).await;
+                        let mut client = connect(grpc).await.unwrap();
                         let mut refused = Vec::new();
                         while std::time::Instant::now() < until {
                             if let Err(status) = export(&mut client, body.clone()).await {

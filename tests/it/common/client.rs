@@ -9,7 +9,9 @@ use ignis_agent::proto::resource::v1::Resource;
 use ignis_agent::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use ignis_agent::signal::{Signal, Traces};
 use std::net::SocketAddr;
+use tonic::client::Grpc;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::Channel;
 
 /// Sends `body` as an OTLP Export call for signal `S`.
 pub async fn grpc_export<S: Signal>(
@@ -27,15 +29,29 @@ pub async fn grpc_export_with<S: Signal>(
     compression: Option<CompressionEncoding>,
     authorization: Option<&str>,
 ) -> Result<S::Response, tonic::Status> {
+    let mut grpc = connect(addr).await?;
+    if let Some(c) = compression {
+        grpc = grpc.send_compressed(c);
+    }
+    export_on::<S>(&mut grpc, body, authorization).await
+}
+
+/// A client on one connection, to keep across calls as an SDK keeps it.
+pub async fn connect(addr: SocketAddr) -> Result<Grpc<Channel>, tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
-    if let Some(c) = compression {
-        grpc = grpc.send_compressed(c);
-    }
+    Ok(Grpc::new(channel).max_encoding_message_size(usize::MAX))
+}
+
+/// One OTLP Export call for signal `S` on `grpc`'s connection.
+pub async fn export_on<S: Signal>(
+    grpc: &mut Grpc<Channel>,
+    body: Bytes,
+    authorization: Option<&str>,
+) -> Result<S::Response, tonic::Status> {
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
