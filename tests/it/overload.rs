@@ -14,20 +14,16 @@ use prost::Message;
 use std::time::Duration;
 use tonic::Code;
 
-/// A memory figure of the agent's (`VmHWM:` the peak RSS, `VmRSS:` now), in MiB.
-fn status_mib(pid: u32, field: &str) -> u64 {
+/// The agent's peak resident set, in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     line.split_whitespace()
         .nth(1)
         .unwrap()
         .parse::<u64>()
         .unwrap()
         / 1024
-}
-
-fn peak_rss_mib(pid: u32) -> u64 {
-    status_mib(pid, "VmHWM:")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,13 +284,11 @@ service:
     assert!(peak < limit_mib, "peak RSS {peak} MiB over {limit_mib} MiB");
 }
 
-/// A gauge's value from the agent's `/metrics`.
-fn gauge(admin: u16, name: &str) -> Option<f64> {
-    let text = reqwest::blocking::get(format!("http://127.0.0.1:{admin}/metrics"))
-        .ok()?
-        .text()
-        .ok()?;
-    text.lines()
+/// A gauge's value, as `/metrics` renders it.
+fn gauge(metrics: &ignis_agent::metrics::Registry, name: &str) -> Option<f64> {
+    metrics
+        .render()
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
@@ -304,28 +298,26 @@ fn gauge(admin: u16, name: &str) -> Option<f64> {
 /// limiter refused everything for seconds after such a spike).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_is_back_within_a_second_of_a_spike() {
+    // In this process: no port to pick for the admin endpoint, and the
+    // figures read from the agent's own registry.
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let admin = crate::common::closed_port();
-    let config = write_config(
-        &dir,
-        &format!(
-            r#"receivers:
+    let agent = crate::common::start_agent(&format!(
+        r#"receivers:
   otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }} }} }}
 processors:
-  memory_limiter: {{ limit_mib: 256 }}
+  memory_limiter: {{ limit_mib: 4096 }}  # a test process holds more than one agent
 exporters:
   otlp_grpc: {{ endpoint: "http://{}" }}
 service:
-  admin: {{ endpoint: "127.0.0.1:{admin}" }}
+  admin: {{ endpoint: "" }}
   pipelines:
     traces: {{ receivers: [otlp], processors: [memory_limiter], exporters: [otlp_grpc] }}
-  telemetry: {{ logs: {{ level: info, format: json }} }}
 "#,
-            sink.grpc
-        ),
-    );
-    let (mut agent, grpc) = spawn_agent(&config);
+        sink.grpc
+    ))
+    .await;
+    let grpc = crate::common::addr(&agent, "otlp/grpc");
+    let metrics = std::sync::Arc::clone(&agent.metrics);
     let mut bomb = spans(0, 1);
     let attributes = &mut bomb.resource_spans[0].scope_spans[0].spans[0].attributes;
     attributes.push(ignis_agent::proto::common::v1::KeyValue {
@@ -353,12 +345,12 @@ service:
     // What the budget counted, sampled until every bomb is answered.
     let answered_all = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watching = {
-        let answered_all = answered_all.clone();
-        tokio::task::spawn_blocking(move || {
+        let (answered_all, metrics) = (answered_all.clone(), metrics.clone());
+        tokio::spawn(async move {
             let mut peak = 0.0f64;
             while !answered_all.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(gauge(admin, "ignis_memory_budget_used_bytes").unwrap_or(0.0));
-                std::thread::sleep(Duration::from_millis(10));
+                peak = peak.max(gauge(&metrics, "ignis_memory_budget_used_bytes").unwrap_or(0.0));
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             peak
         })
@@ -375,26 +367,21 @@ service:
     answered_all.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak = watching.await.unwrap();
     let over = std::time::Instant::now();
-    let freed = tokio::task::spawn_blocking(move || {
-        while over.elapsed() < Duration::from_secs(1) {
-            if gauge(admin, "ignis_memory_budget_used_bytes") == Some(0.0) {
-                return Some(over.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    let mut freed = None;
+    while over.elapsed() < Duration::from_secs(1) {
+        if gauge(&metrics, "ignis_memory_budget_used_bytes") == Some(0.0) {
+            freed = Some(over.elapsed());
+            break;
         }
-        None
-    })
-    .await
-    .unwrap();
-    let rss = status_mib(agent.id(), "VmRSS:");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let started = std::time::Instant::now();
     let small =
         grpc_export::<Traces>(grpc, Bytes::from(spans(100, 10).encode_to_vec()), None).await;
     let answered = started.elapsed();
-    agent.kill().unwrap();
-    let _ = agent.wait();
+    agent.shutdown().await;
     eprintln!(
-        "spike: {taken} of 24 taken, budget peak {:.0} MiB; held nothing {freed:?} after; RSS then {rss} MiB; next request answered in {answered:?}",
+        "spike: {taken} of 24 taken, budget peak {:.0} MiB; held nothing {freed:?} after; next request answered in {answered:?}",
         peak / 1048576.0
     );
     assert!(taken > 0, "the spike was taken in part");
