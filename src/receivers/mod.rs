@@ -8,6 +8,7 @@ pub mod auth;
 pub mod grpc;
 pub mod http;
 pub mod otlp;
+mod ping_policy;
 pub mod refusal;
 mod serve;
 pub mod tls;

@@ -3,7 +3,7 @@
 
 use super::auth::{BearerToken, ReceiverAuth};
 use super::grpc::{ExportService, Receive};
-use super::serve::{self, Limits};
+use super::serve::{self, Keepalive, Limits};
 use super::tls::{self, ServerTlsConfig};
 use super::{BindError, Feeds, Receiver, Started};
 use crate::config::component::{settings, Context, Invalid};
@@ -54,10 +54,73 @@ pub struct GrpcServerConfig {
     pub max_concurrent_streams: u32,
     /// Open connections; past it the agent stops accepting for a while.
     pub max_connections: usize,
-    /// A connection that moved no byte for this long is closed (GOAWAY).
-    pub idle_timeout: Dur,
+    /// A connection that moved no byte for this long is closed (GOAWAY);
+    /// 5 minutes unless this or `keepalive.server_parameters.
+    /// max_connection_idle` (the Collector's name) says otherwise.
+    pub idle_timeout: Option<Dur>,
+    pub keepalive: GrpcKeepalive,
     pub auth: Option<ReceiverAuth>,
     pub tls: Option<ServerTlsConfig>,
+}
+
+/// The Collector's (and gRPC's) `keepalive` block, with gRPC's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcKeepalive {
+    pub server_parameters: ServerParameters,
+    pub enforcement_policy: EnforcementPolicy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerParameters {
+    /// The Collector's name for `idle_timeout`; set one of the two.
+    pub max_connection_idle: Option<Dur>,
+    /// A connection this old is asked to go away; none by default.
+    pub max_connection_age: Option<Dur>,
+    /// ... and closed this long after; unbounded by default.
+    pub max_connection_age_grace: Option<Dur>,
+    /// The agent pings a connection that has been silent this long ...
+    pub time: Dur,
+    /// ... and closes it when the answer takes longer than this.
+    pub timeout: Dur,
+}
+
+impl Default for ServerParameters {
+    fn default() -> Self {
+        ServerParameters {
+            max_connection_idle: None,
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            time: Dur(Duration::from_secs(2 * 3600)),
+            timeout: Dur(Duration::from_secs(20)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementPolicy {
+    /// A client pinging more often than this (three times in a row) is
+    /// sent away (GOAWAY), as gRPC servers do.
+    pub min_time: Dur,
+}
+
+impl Default for EnforcementPolicy {
+    fn default() -> Self {
+        EnforcementPolicy {
+            min_time: Dur(Duration::from_secs(300)),
+        }
+    }
+}
+
+impl GrpcServerConfig {
+    /// How long a connection may stay silent.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+            .or(self.keepalive.server_parameters.max_connection_idle)
+            .map_or(Duration::from_secs(300), |d| d.0)
+    }
 }
 
 impl Default for GrpcServerConfig {
@@ -67,7 +130,8 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size_mib: 4,
             max_concurrent_streams: 16,
             max_connections: 1024,
-            idle_timeout: Dur(Duration::from_secs(300)),
+            idle_timeout: None,
+            keepalive: GrpcKeepalive::default(),
             auth: None,
             tls: None,
         }
@@ -87,6 +151,10 @@ pub struct HttpServerConfig {
     pub read_timeout: Dur,
     /// A connection that moved no byte for this long is closed.
     pub idle_timeout: Dur,
+    /// A connection whose answer has not moved for this long is closed
+    /// (its client stopped reading). Go's `WriteTimeout` also bounds the
+    /// handler; here a slow pipeline is bounded by the admission wait.
+    pub write_timeout: Dur,
     /// Open connections; past it the agent stops accepting for a while.
     pub max_connections: usize,
     /// Concurrent requests per HTTP/2 connection.
@@ -103,6 +171,7 @@ impl Default for HttpServerConfig {
             read_header_timeout: Dur(Duration::from_secs(10)),
             read_timeout: Dur(Duration::from_secs(30)),
             idle_timeout: Dur(Duration::from_secs(60)),
+            write_timeout: Dur(Duration::from_secs(30)),
             max_connections: 1024,
             max_concurrent_streams: 16,
             auth: None,
@@ -138,14 +207,29 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Receiver>, DeEr
             );
         }
     }
+    if let Some(g) = grpc {
+        if g.keepalive.server_parameters.max_connection_idle.is_some() && g.idle_timeout.is_some() {
+            return Err(Invalid::new(
+                "set one of `idle_timeout` and `keepalive.server_parameters.max_connection_idle`: they are the same setting",
+            )
+            .locate(node));
+        }
+    }
     let positive = grpc.as_ref().is_none_or(|g| {
-        g.max_concurrent_streams > 0 && g.max_connections > 0 && !g.idle_timeout.0.is_zero()
+        let k = &g.keepalive.server_parameters;
+        g.max_concurrent_streams > 0
+            && g.max_connections > 0
+            && !g.idle_timeout().is_zero()
+            && k.max_connection_age.is_none_or(|d| !d.0.is_zero())
+            && !k.time.0.is_zero()
+            && !k.timeout.0.is_zero()
     }) && http.as_ref().is_none_or(|h| {
         h.max_concurrent_streams > 0
             && h.max_connections > 0
             && !h.idle_timeout.0.is_zero()
             && !h.read_header_timeout.0.is_zero()
             && !h.read_timeout.0.is_zero()
+            && !h.write_timeout.0.is_zero()
     });
     if !positive {
         return Err(Invalid::new(
@@ -184,6 +268,10 @@ pub fn read(node: &Located<Node>, _: &Context) -> Result<Arc<dyn Receiver>, DeEr
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A gRPC client that stops reading its answers is let go after this (the
+/// Collector's gRPC server has no setting for it; its HTTP one's default).
+const GRPC_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// HTTP/1 on the gRPC port is not gRPC: such a client gets this long to
 /// send its headers (and then an error).
@@ -228,12 +316,23 @@ impl Receiver for Otlp {
                 .add_service(m)
                 .add_service(l)
                 .into_axum_router();
+            let keepalive = &grpc.keepalive.server_parameters;
             let limits = Limits {
                 max_connections: grpc.max_connections,
                 tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT,
                 read_header_timeout: HTTP1_ON_GRPC_TIMEOUT,
-                idle_timeout: grpc.idle_timeout.0,
+                idle_timeout: grpc.idle_timeout(),
                 max_concurrent_streams: grpc.max_concurrent_streams,
+                write_timeout: GRPC_WRITE_TIMEOUT,
+                keepalive: Keepalive {
+                    time: Some(keepalive.time.0),
+                    timeout: keepalive.timeout.0,
+                    max_connection_age: keepalive.max_connection_age.map(|d| d.0),
+                    max_connection_age_grace: keepalive
+                        .max_connection_age_grace
+                        .map_or(Duration::MAX, |d| d.0),
+                    min_ping_interval: Some(grpc.keepalive.enforcement_policy.min_time.0),
+                },
             };
             started.tasks.push(serve::spawn(
                 listener,
@@ -265,6 +364,8 @@ impl Receiver for Otlp {
                 read_header_timeout: http.read_header_timeout.0,
                 idle_timeout: http.idle_timeout.0,
                 max_concurrent_streams: http.max_concurrent_streams,
+                write_timeout: http.write_timeout.0,
+                keepalive: Keepalive::OFF,
             };
             started.tasks.push(serve::spawn(
                 listener,

@@ -2,10 +2,15 @@
 //! TLS), hardened against clients that hold resources without using them:
 //! a cap on open connections (past it the agent stops accepting, so the
 //! kernel's backlog makes new clients wait), a deadline for the TLS
-//! handshake and for a request's headers, connections closed when idle, and
-//! a cap on concurrent HTTP/2 streams per connection. Shutdown is graceful:
-//! connections finish their in-flight requests (HTTP/2 GOAWAY).
+//! handshake and for a request's headers, connections closed when idle or
+//! when a write to them has not moved for `write_timeout` (a client that
+//! does not read its answers), a cap on concurrent HTTP/2 streams per
+//! connection, and gRPC's keepalive: pings to find dead peers, a maximum
+//! connection age, and the enforcement policy against ping floods
+//! (`ping_policy.rs`). Shutdown is graceful: connections finish their
+//! in-flight requests (HTTP/2 GOAWAY).
 
+use super::ping_policy::PingWatch;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -17,7 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -41,7 +46,41 @@ pub struct Limits {
     /// (gracefully: in-flight requests finish).
     pub idle_timeout: Duration,
     pub max_concurrent_streams: u32,
+    /// A connection whose answer has not moved for this long is closed:
+    /// its client stopped reading.
+    pub write_timeout: Duration,
+    pub keepalive: Keepalive,
 }
+
+/// gRPC's keepalive settings (`keepalive.server_parameters` and
+/// `keepalive.enforcement_policy` in the Collector).
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    /// The agent pings a connection silent for this long ...
+    pub time: Option<Duration>,
+    /// ... and closes it when the answer takes longer than this.
+    pub timeout: Duration,
+    /// A connection this old is asked to go away (GOAWAY) ...
+    pub max_connection_age: Option<Duration>,
+    /// ... and closed this long after, finished or not.
+    pub max_connection_age_grace: Duration,
+    /// A client pinging more often than this is sent away (None: any rate).
+    pub min_ping_interval: Option<Duration>,
+}
+
+impl Keepalive {
+    /// No keepalive pings, no age, no policy: HTTP/1 and OTLP/HTTP.
+    pub const OFF: Keepalive = Keepalive {
+        time: None,
+        timeout: Duration::from_secs(20),
+        max_connection_age: None,
+        max_connection_age_grace: Duration::MAX,
+        min_ping_interval: None,
+    };
+}
+
+/// How long a client sent away for its pings gets to finish its calls.
+const PING_ABUSE_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` turns true.
 pub async fn serve(
@@ -99,7 +138,8 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-/// Serves one connection until it ends, idles too long, or shutdown.
+/// Serves one connection until it ends, idles too long, stops reading
+/// its answers, outlives its age, pings too often, or shutdown.
 async fn connection<IO>(
     io: IO,
     app: axum::Router,
@@ -108,12 +148,17 @@ async fn connection<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let io = Active {
-        io,
-        activity: Arc::clone(&activity),
+    let shared = Arc::new(Shared {
         started,
+        last_activity: AtomicU64::new(0),
+        write_stalled_since: AtomicU64::new(NEVER),
+        pinged_too_often: Notify::new(),
+    });
+    let io = Watched {
+        io,
+        shared: Arc::clone(&shared),
+        pings: limits.keepalive.min_ping_interval.map(PingWatch::new),
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -128,23 +173,54 @@ async fn connection<IO>(
         // A request waiting for room is not read, so the connection's
         // window is every stream's: a waiting stream then never holds back
         // one that was let in.
-        .initial_connection_window_size(
-            STREAM_WINDOW.saturating_mul(limits.max_concurrent_streams),
-        );
+        .initial_connection_window_size(STREAM_WINDOW.saturating_mul(limits.max_concurrent_streams))
+        .keep_alive_interval(limits.keepalive.time)
+        .keep_alive_timeout(limits.keepalive.timeout);
     let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
     tokio::pin!(connection);
+    // Once asked to go away, the connection finishes its calls; some
+    // reasons give it only until `hard_stop`.
     let mut closing = false;
+    let mut hard_stop: Option<Instant> = None;
+    let far = started + Duration::from_secs(86_400 * 365);
+    let age_limit = limits
+        .keepalive
+        .max_connection_age
+        .map_or(far, |age| started + age);
     loop {
-        let last = started + Duration::from_millis(activity.load(Ordering::Relaxed));
-        let idle_deadline = last + limits.idle_timeout;
+        let idle_deadline = shared.at(&shared.last_activity) + limits.idle_timeout;
+        // Looked at every write_timeout at least, to catch a stall that
+        // began while the loop slept.
+        let write_deadline =
+            shared.write_stalled_at().unwrap_or_else(Instant::now) + limits.write_timeout;
         tokio::select! {
             _ = connection.as_mut() => return,
+            _ = tokio::time::sleep_until(write_deadline) => {
+                if shared
+                    .write_stalled_at()
+                    .is_some_and(|since| since.elapsed() >= limits.write_timeout)
+                {
+                    tracing::debug!("closing a connection whose client stopped reading");
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(hard_stop.unwrap_or(far)), if hard_stop.is_some() => return,
             _ = tokio::time::sleep_until(idle_deadline), if !closing => {
-                let last = started + Duration::from_millis(activity.load(Ordering::Relaxed));
-                if last + limits.idle_timeout <= Instant::now() {
+                if shared.at(&shared.last_activity) + limits.idle_timeout <= Instant::now() {
                     closing = true;
                     connection.as_mut().graceful_shutdown();
                 }
+            }
+            _ = tokio::time::sleep_until(age_limit), if !closing && age_limit < far => {
+                closing = true;
+                hard_stop = Instant::now().checked_add(limits.keepalive.max_connection_age_grace);
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = shared.pinged_too_often.notified(), if !closing => {
+                tracing::debug!("sending away a client that pings too often");
+                closing = true;
+                hard_stop = Some(Instant::now() + PING_ABUSE_GRACE);
+                connection.as_mut().graceful_shutdown();
             }
             _ = shutdown.wait_for(|s| *s), if !closing => {
                 closing = true;
@@ -154,21 +230,42 @@ async fn connection<IO>(
     }
 }
 
-/// An IO that notes when it last moved a byte (milliseconds since `started`).
-struct Active<IO> {
-    io: IO,
-    activity: Arc<AtomicU64>,
+/// `write_stalled_since` when no write is waiting.
+const NEVER: u64 = u64::MAX;
+
+/// What a connection's IO tells its serving loop; times are milliseconds
+/// since `started`.
+struct Shared {
     started: Instant,
+    last_activity: AtomicU64,
+    write_stalled_since: AtomicU64,
+    pinged_too_often: Notify,
 }
 
-impl<IO> Active<IO> {
-    fn touch(&self) {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.activity.store(now, Ordering::Relaxed);
+impl Shared {
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn at(&self, millis: &AtomicU64) -> Instant {
+        self.started + Duration::from_millis(millis.load(Ordering::Relaxed))
+    }
+
+    fn write_stalled_at(&self) -> Option<Instant> {
+        let since = self.write_stalled_since.load(Ordering::Relaxed);
+        (since != NEVER).then(|| self.started + Duration::from_millis(since))
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Active<IO> {
+/// An IO that notes when it last moved a byte, since when a write has been
+/// waiting, and the client's pings.
+struct Watched<IO> {
+    io: IO,
+    shared: Arc<Shared>,
+    pings: Option<PingWatch>,
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Watched<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -177,21 +274,44 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Active<IO> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.touch();
+            let now = self.shared.now();
+            self.shared.last_activity.store(now, Ordering::Relaxed);
+            let this = &mut *self;
+            if let Some(pings) = &mut this.pings {
+                if pings.read(&buf.filled()[before..], Instant::now()) {
+                    this.shared.pinged_too_often.notify_one();
+                }
+            }
         }
         result
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Active<IO> {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.io).poll_write(cx, data);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+        match result {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                let now = self.shared.now();
+                self.shared.last_activity.store(now, Ordering::Relaxed);
+                self.shared
+                    .write_stalled_since
+                    .store(NEVER, Ordering::Relaxed);
+            }
+            Poll::Pending => {
+                let now = self.shared.now();
+                let _ = self.shared.write_stalled_since.compare_exchange(
+                    NEVER,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+            _ => {}
         }
         result
     }

@@ -6,25 +6,13 @@ use crate::common;
 
 use bytes::Bytes;
 use common::client::{connect, export_on, grpc_export, span_numbers, spans};
-use common::process::{spawn_agent, write_config};
+use common::process::{memory_mib, spawn_agent, write_config};
 use common::sink::Sink;
 use common::wait_until;
 use ignis_agent::signal::Traces;
 use prost::Message;
 use std::time::Duration;
 use tonic::Code;
-
-/// The agent's peak resident set, in MiB.
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_refused_retryably_within_the_memory_limit() {
@@ -80,7 +68,7 @@ service:
         refusals.iter().all(|c| *c == Code::Unavailable),
         "retryable: {refusals:?}"
     );
-    let peak = peak_rss_mib(agent.id());
+    let peak = memory_mib(agent.id(), "VmHWM");
     assert!(
         peak < limit_mib,
         "peak RSS {peak} MiB over the {limit_mib} MiB limit"
@@ -266,7 +254,7 @@ service:
     };
     let (steady, _) = flood(6, 3).await;
     let (flooded, refused) = flood(48, 3).await;
-    let peak = peak_rss_mib(agent.id());
+    let peak = memory_mib(agent.id(), "VmHWM");
     agent.kill().unwrap();
     let _ = agent.wait();
     eprintln!(

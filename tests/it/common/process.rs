@@ -139,3 +139,19 @@ pub async fn terminate(mut child: Child, timeout: Duration) -> Option<i32> {
         .unwrap()
         .and_then(|status| status.code())
 }
+
+/// A figure of the process's memory from `/proc/<pid>/status` (`VmRSS`,
+/// `VmHWM`: the peak), in MiB.
+pub fn memory_mib(pid: u32, figure: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(figure) && l[figure.len()..].starts_with(':'))
+        .unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
