@@ -10,6 +10,7 @@ pub mod compression;
 pub mod config;
 pub mod connectors;
 pub mod exporters;
+pub mod inject;
 pub mod metrics;
 pub mod pipeline;
 pub mod processors;

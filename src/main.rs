@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use ignis_agent::agent::Agent;
 use ignis_agent::components::{self, Config};
 use ignis_agent::config::ConfigErrors;
+use ignis_agent::inject;
 use ignis_agent::metrics::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,27 @@ enum Command {
     Queue {
         #[command(subcommand)]
         action: QueueCommand,
+    },
+    /// Add the agent as a native sidecar to the workloads in Kubernetes
+    /// YAML and write the result to standard output, with the ConfigMap
+    /// holding its config (`--config`, else the shipped one):
+    /// `ignis-agent inject app.yaml | kubectl apply -f -`
+    Inject {
+        /// The YAML to read; `-` is standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+        /// The agent's image.
+        #[arg(long, default_value = concat!("ignis/ignis-agent:", env!("CARGO_PKG_VERSION")))]
+        image: String,
+        /// Ignis Platform's OTLP endpoint (IGNIS_ENDPOINT); else the config's default.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Leave the apps' own OTEL_EXPORTER_OTLP_*ENDPOINT variables as they are.
+        #[arg(long)]
+        keep_endpoint: bool,
+        /// Take out what inject added, restoring what it set aside.
+        #[arg(long)]
+        uninject: bool,
     },
 }
 
@@ -148,6 +170,30 @@ fn queue(action: QueueCommand) -> ExitCode {
     }
 }
 
+/// The production config (`config.yaml`), what `inject` ships by default.
+const SHIPPED_CONFIG: &str = include_str!("../config.yaml");
+
+/// Reads `file` (`-`: standard input), writes it injected (or uninjected)
+/// to standard output.
+fn inject_file(file: &PathBuf, options: &inject::Options, uninject: bool) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut text = String::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
+    }
+    .map_err(|e| format!("{}: {e}", file.display()))?;
+    let out = if uninject {
+        inject::uninject(&text)
+    } else {
+        inject::inject(&text, options).map_err(|e| e.to_string())?
+    };
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(|e| e.to_string())
+}
+
 /// Loads the config, its components registering their metrics in `metrics`
 /// (a reload keeps the running agent's).
 fn load(path: Option<&PathBuf>, metrics: &Arc<Registry>) -> Result<Config, ConfigErrors> {
@@ -167,6 +213,33 @@ fn main() -> ExitCode {
     let load_config = || load(cli.config.as_ref(), &Arc::new(Registry::default()));
     match cli.command.unwrap_or(Command::Run) {
         Command::Queue { action } => queue(action),
+        Command::Inject {
+            file,
+            image,
+            endpoint,
+            keep_endpoint,
+            uninject,
+        } => {
+            let config = match &cli.config {
+                None => Ok(SHIPPED_CONFIG.to_string()),
+                Some(path) => load_config()
+                    .map_err(|errors| format!("{errors}"))
+                    .and_then(|_| std::fs::read_to_string(path).map_err(|e| e.to_string())),
+            };
+            let options = config.map(|config| inject::Options {
+                image,
+                endpoint,
+                config,
+                keep_endpoint,
+            });
+            match options.and_then(|o| inject_file(&file, &o, uninject)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ignis-agent inject: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Validate => match load_config() {
             Ok(config) => {
                 println!(

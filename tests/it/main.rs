@@ -15,6 +15,7 @@ mod filter_and_sampling;
 mod hardening;
 mod health;
 mod ignis;
+mod inject;
 mod interop;
 mod overload;
 mod processors;
