@@ -115,6 +115,20 @@ pub fn inject(text: &str, options: &Options) -> Result<String, InjectError> {
         out.push_str(END);
         out.push('\n');
     }
+    // The edits are made to lines; a layout they do not fit (a multi-line
+    // scalar beside an edit, say) is refused rather than written broken.
+    let (back, before) = (uninject(&out), uninject(text));
+    let reversible = back == before || back.strip_suffix('\n') == Some(&before);
+    if !reversible || tree::parse(&out).is_err() {
+        return Err(InjectError {
+            document: 0,
+            what: String::new(),
+            path: "(the YAML)".into(),
+            message: "the sidecar cannot be added to this layout without breaking it; \
+                      write the pod specs in plain block style"
+                .into(),
+        });
+    }
     Ok(out)
 }
 
@@ -133,7 +147,7 @@ pub fn uninject(text: &str) -> String {
             inside = trimmed != END;
             continue;
         }
-        let indent = line.len() - line.trim_start().len();
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
         match line[indent..].strip_prefix(WAS) {
             Some(original) => {
                 out.push_str(&line[..indent]);
@@ -424,7 +438,7 @@ impl Edits {
     fn comment_out(&mut self, text: &str, start: usize, end: usize) {
         let mut commented = String::new();
         for line in text[start..end].split_inclusive('\n') {
-            let indent = line.len() - line.trim_start().len();
+            let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
             commented.push_str(&line[..indent]);
             commented.push_str(WAS);
             commented.push_str(&line[indent..]);
@@ -482,6 +496,10 @@ fn line_start(text: &str, at: usize) -> usize {
 
 /// The offset just past the line holding the character before `end`.
 fn line_after(text: &str, end: usize) -> usize {
+    // Bytes: the character before `end` may be wider than one.
     let from = end.saturating_sub(1);
-    text[from..].find('\n').map_or(text.len(), |n| from + n + 1)
+    text.as_bytes()[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |n| from + n + 1)
 }

@@ -104,7 +104,12 @@ pub fn parse(text: &str) -> Result<Vec<Option<Node>>, String> {
     let mut events = Vec::new();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| e.to_string())?;
-        events.push((event, span.start.index(), span.end.index()));
+        // Byte offsets, which the parser knows when it reads a &str
+        // (`index()` counts characters).
+        let (Some(start), Some(end)) = (span.start.byte_offset(), span.end.byte_offset()) else {
+            return Err("the parser gave no byte offsets".into());
+        };
+        events.push((event, start, end));
     }
     let mut documents = Vec::new();
     let mut at = 0;
@@ -231,7 +236,7 @@ mod tests {
 
     #[test]
     fn nodes_know_where_they_are() {
-        let text = "a:\n  b:\n    - x: |\n        text\n      y: [1, 2]\n    - z\nc: d # note\n---\n---\nk: v\n";
+        let text = "# café ☕\na:\n  b:\n    - x: |\n        text\n      y: [1, 2]\n    - z\nc: d # note\n---\n---\nk: v\n";
         let docs = parse(text).unwrap();
         assert_eq!(docs.len(), 3);
         assert!(docs[1].is_none());

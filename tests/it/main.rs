@@ -21,5 +21,6 @@ mod overload;
 mod processors;
 mod redaction;
 mod sdk_end_to_end;
+mod secrets;
 mod tls;
 mod wire_validation;
