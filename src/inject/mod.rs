@@ -104,7 +104,7 @@ pub fn inject(text: &str, options: &Options) -> Result<String, InjectError> {
             need.insert(namespace);
         }
     }
-    let mut out = edits.apply(text);
+    let mut out = edits.apply(text).ok_or_else(cannot_edit_layout)?;
     for namespace in need.difference(&have) {
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
@@ -120,16 +120,20 @@ pub fn inject(text: &str, options: &Options) -> Result<String, InjectError> {
     let (back, before) = (uninject(&out), uninject(text));
     let reversible = back == before || back.strip_suffix('\n') == Some(&before);
     if !reversible || tree::parse(&out).is_err() {
-        return Err(InjectError {
-            document: 0,
-            what: String::new(),
-            path: "(the YAML)".into(),
-            message: "the sidecar cannot be added to this layout without breaking it; \
-                      write the pod specs in plain block style"
-                .into(),
-        });
+        return Err(cannot_edit_layout());
     }
     Ok(out)
+}
+
+fn cannot_edit_layout() -> InjectError {
+    InjectError {
+        document: 0,
+        what: String::new(),
+        path: "(the YAML)".into(),
+        message: "the sidecar cannot be added to this layout without breaking it; \
+                  write the pod specs in plain block style"
+            .into(),
+    }
 }
 
 /// `text` as it was before `inject`: its additions removed, what it
@@ -195,11 +199,38 @@ impl<F: Fn(&str, &str) -> InjectError> PodEdits<'_, F> {
                 "an `ignis-agent` container is already here (not as a native sidecar): remove it first",
             ));
         }
-        // Clashes the pod would be refused for, or would fail on.
-        if spec.get("hostNetwork").and_then(Node::str) == Some("true") {
+        self.refuse_clashes(containers, &containers_path)?;
+
+        let app = containers.items[0]
+            .map()
+            .and_then(|c| c.get("name"))
+            .and_then(Node::str)
+            .unwrap_or("app");
+        let container = sidecar::container(&sidecar::Sidecar {
+            image: &options.image,
+            endpoint: options.endpoint.as_deref(),
+            app,
+        });
+        // First among the init containers: the others may send telemetry.
+        self.add_items(spec, "initContainers", &container, true)?;
+        for (i, container) in containers.items.iter().enumerate() {
+            let path = format!("{containers_path}[{i}]");
+            let container = container
+                .map()
+                .ok_or_else(|| (self.fail)(&path, "not a mapping"))?;
+            self.point_at_agent(container, &path, options.keep_endpoint)?;
+        }
+        self.add_items(spec, "volumes", sidecar::volumes(), false)?;
+        Ok(true)
+    }
+
+    /// What the pod would be refused for, or fail on, with the sidecar.
+    fn refuse_clashes(&self, containers: &Seq, containers_path: &str) -> Result<(), InjectError> {
+        if self.spec.get("hostNetwork").and_then(Node::str) == Some("true") {
             return Err((self.fail)(
                 &format!("{}.hostNetwork", self.spec_path),
-                "the pod uses the node's network: a sidecar there would take the node's ports 4317, 4318 and 13133; run the gateway (deploy/gateway.yaml) for such pods",
+                "the pod uses the node's network: a sidecar there would take the node's \
+                 ports 4317, 4318 and 13133; run the gateway (deploy/gateway.yaml) for such pods",
             ));
         }
         for (i, container) in containers.items.iter().enumerate() {
@@ -225,7 +256,7 @@ impl<F: Fn(&str, &str) -> InjectError> PodEdits<'_, F> {
                 }
             }
         }
-        let volumes = spec.get("volumes");
+        let volumes = self.spec.get("volumes");
         for volume in volumes
             .and_then(Node::seq)
             .map_or(&[][..], |v| &v.items[..])
@@ -239,28 +270,7 @@ impl<F: Fn(&str, &str) -> InjectError> PodEdits<'_, F> {
                 }
             }
         }
-
-        let app = containers.items[0]
-            .map()
-            .and_then(|c| c.get("name"))
-            .and_then(Node::str)
-            .unwrap_or("app");
-        let container = sidecar::container(&sidecar::Sidecar {
-            image: &options.image,
-            endpoint: options.endpoint.as_deref(),
-            app,
-        });
-        // First among the init containers: the others may send telemetry.
-        self.add_items(spec, "initContainers", &container, true)?;
-        for (i, container) in containers.items.iter().enumerate() {
-            let path = format!("{containers_path}[{i}]");
-            let container = container
-                .map()
-                .ok_or_else(|| (self.fail)(&path, "not a mapping"))?;
-            self.point_at_agent(container, &path, options.keep_endpoint)?;
-        }
-        self.add_items(spec, "volumes", sidecar::volumes(), false)?;
-        Ok(true)
+        Ok(())
     }
 
     /// Sets `OTEL_EXPORTER_OTLP_ENDPOINT` in one app container, setting
@@ -424,7 +434,7 @@ impl<F: Fn(&str, &str) -> InjectError> PodEdits<'_, F> {
 }
 
 /// Text edits by offset into the original, applied at once: (start, end,
-/// replacement, indentation).
+/// replacement, indentation of an insertion).
 #[derive(Default)]
 struct Edits(Vec<(usize, usize, String, usize)>);
 
@@ -446,19 +456,23 @@ impl Edits {
         if !commented.ends_with('\n') {
             commented.push('\n');
         }
-        self.0.push((start, end, commented, usize::MAX));
+        self.0.push((start, end, commented, 0));
     }
 
-    fn apply(mut self, text: &str) -> String {
-        // By position. At one position (the end of a container that ends
-        // its pod spec, say), the deeper block first: it ends the inner
-        // mapping, then the outer one goes on.
-        self.0
-            .sort_by_key(|(start, _, _, indent)| (*start, std::cmp::Reverse(*indent)));
+    /// The edited text; `None` if two edits overlap.
+    fn apply(mut self, text: &str) -> Option<String> {
+        // By position. At one position, insertions before a replacement
+        // (they end what comes before the replaced lines), and of two
+        // insertions (the end of a container that ends its pod spec, say)
+        // the deeper block first: it ends the inner mapping, then the
+        // outer one goes on.
+        self.0.sort_by_key(|(start, end, _, indent)| {
+            (*start, end > start, std::cmp::Reverse(*indent))
+        });
         let mut out = String::with_capacity(text.len() + 4096);
         let mut at = 0;
         for (start, end, replacement, _) in &self.0 {
-            out.push_str(&text[at..*start]);
+            out.push_str(text.get(at..*start)?);
             if *start > 0 && !out.ends_with('\n') {
                 out.push('\n');
             }
@@ -466,7 +480,7 @@ impl Edits {
             at = *end;
         }
         out.push_str(&text[at..]);
-        out
+        Some(out)
     }
 }
 
