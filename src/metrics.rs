@@ -2,7 +2,8 @@
 //! Collector's (`otelcol_receiver_accepted_spans`, ...) so dashboards port.
 //!
 //! A counter is an `Arc<AtomicU64>` handed out once, when a component is built, so the hot path
-//! pays one relaxed atomic add and never a lookup.
+//! pays one relaxed atomic add and never a lookup. A histogram is a fixed
+//! row of such counters, one per bucket.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -21,16 +22,87 @@ impl Counter {
     }
 }
 
-type Labels = Vec<(&'static str, String)>;
+/// Observations counted into fixed buckets (upper bounds, in the unit
+/// observed; one more bucket above the last), with their sum.
+#[derive(Clone, Debug)]
+pub struct Histogram(Arc<HistogramCells>);
+
+#[derive(Debug)]
+struct HistogramCells {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    /// The sum, in millionths of the unit (an atomic integer, no float CAS).
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram(Arc::new(HistogramCells {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn observe(&self, value: f64) {
+        let cells = &self.0;
+        let bucket = cells.bounds.partition_point(|bound| *bound < value);
+        cells.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = (value.max(0.0) * 1e6) as u64;
+        cells.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The bucket bounds and the count in each bucket (not cumulative).
+    pub fn counts(&self) -> (&'static [f64], Vec<u64>) {
+        let counts = self
+            .0
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        (self.0.bounds, counts)
+    }
+}
+
+/// The value below which `q` (0..1) of the observations fall, from bucket
+/// counts (not cumulative), interpolated within the bucket as Prometheus'
+/// `histogram_quantile` does; None without observations. Observations above
+/// the last bound are placed at it.
+pub fn quantile(q: f64, bounds: &[f64], counts: &[u64]) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut below = 0u64;
+    for (i, count) in counts.iter().enumerate() {
+        if *count > 0 && (below + count) as f64 >= rank {
+            let Some(upper) = bounds.get(i) else {
+                return bounds.last().copied();
+            };
+            let lower = if i == 0 { 0.0 } else { bounds[i - 1] };
+            let within = (rank - below as f64) / *count as f64;
+            return Some(lower + (upper - lower) * within);
+        }
+        below += count;
+    }
+    bounds.last().copied()
+}
+
+/// A metric's labels: (key, value) pairs.
+pub type Labels = Vec<(&'static str, String)>;
 
 /// One metric's value now: name, labels, value.
 pub type Figure = (&'static str, Labels, u64);
+/// One histogram now: name, labels, bucket bounds, counts per bucket.
+pub type HistogramFigure = (&'static str, Labels, &'static [f64], Vec<u64>);
 type GaugeFn = Box<dyn Fn() -> u64 + Send + Sync>;
 
 #[derive(Default)]
 pub struct Registry {
     counters: Mutex<BTreeMap<(&'static str, Labels), Counter>>,
     gauges: Mutex<BTreeMap<(&'static str, Labels), GaugeFn>>,
+    histograms: Mutex<BTreeMap<(&'static str, Labels), Histogram>>,
 }
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
@@ -42,6 +114,33 @@ impl Registry {
     pub fn counter(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> Counter {
         let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         counters.entry((name, labels(pairs))).or_default().clone()
+    }
+
+    /// The histogram with this name and labels, created empty with
+    /// `bounds` if new.
+    pub fn histogram(
+        &self,
+        name: &'static str,
+        pairs: &[(&'static str, &str)],
+        bounds: &'static [f64],
+    ) -> Histogram {
+        let mut histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        histograms
+            .entry((name, labels(pairs)))
+            .or_insert_with(|| Histogram::new(bounds))
+            .clone()
+    }
+
+    /// Every histogram now, sorted by name and labels.
+    pub fn histogram_snapshot(&self) -> Vec<HistogramFigure> {
+        let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        histograms
+            .iter()
+            .map(|((name, labels), histogram)| {
+                let (bounds, counts) = histogram.counts();
+                (*name, labels.clone(), bounds, counts)
+            })
+            .collect()
     }
 
     /// A gauge read from `read` at each scrape.
@@ -118,6 +217,28 @@ impl Registry {
             }
             let _ = writeln!(out, "{name}{} {}", render_labels(labels), read());
         }
+        drop(gauges);
+        let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
+        last = "";
+        for ((name, labels), histogram) in histograms.iter() {
+            if *name != last {
+                let _ = writeln!(out, "# TYPE {name} histogram");
+                last = name;
+            }
+            let (bounds, counts) = histogram.counts();
+            let mut cumulative = 0;
+            for (i, count) in counts.iter().enumerate() {
+                cumulative += count;
+                let le = bounds.get(i).map_or("+Inf".to_owned(), f64::to_string);
+                let mut labels = labels.clone();
+                labels.push(("le", le));
+                let _ = writeln!(out, "{name}_bucket{} {cumulative}", render_labels(&labels));
+            }
+            let sum = histogram.0.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let labels = render_labels(labels);
+            let _ = writeln!(out, "{name}_sum{labels} {sum}");
+            let _ = writeln!(out, "{name}_count{labels} {cumulative}");
+        }
         out
     }
 }
@@ -161,5 +282,36 @@ mod tests {
             "{text}"
         );
         assert_eq!(r.total("otelcol_receiver_accepted_spans", &[]), 5);
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets_and_give_quantiles() {
+        static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
+        let r = Registry::default();
+        let h = r.histogram("send_seconds", &[("exporter", "x")], &BOUNDS);
+        for v in [0.05, 0.5, 0.5, 0.5, 20.0] {
+            h.observe(v);
+        }
+        let text = r.render();
+        for line in [
+            "# TYPE send_seconds histogram",
+            "send_seconds_bucket{exporter=\"x\",le=\"0.1\"} 1",
+            "send_seconds_bucket{exporter=\"x\",le=\"1\"} 4",
+            "send_seconds_bucket{exporter=\"x\",le=\"10\"} 4",
+            "send_seconds_bucket{exporter=\"x\",le=\"+Inf\"} 5",
+            "send_seconds_sum{exporter=\"x\"} 21.55",
+            "send_seconds_count{exporter=\"x\"} 5",
+        ] {
+            assert!(text.contains(line), "{line} not in {text}");
+        }
+        let (bounds, counts) = h.counts();
+        assert_eq!(counts, [1, 3, 0, 1]);
+        // Rank 2.5 of 5: half way through the second bucket's three.
+        assert_eq!(
+            quantile(0.5, bounds, &counts),
+            Some(0.1 + 0.9 * (1.5 / 3.0))
+        );
+        assert_eq!(quantile(0.99, bounds, &counts), Some(10.0));
+        assert_eq!(quantile(0.5, bounds, &[0, 0, 0, 0]), None);
     }
 }

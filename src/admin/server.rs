@@ -1,7 +1,10 @@
-//! The admin endpoint: `/healthz` (alive), `/readyz` (receivers bound) and
-//! `/metrics` (Prometheus text). Readiness never depends on a destination: a
-//! sidecar's readiness gates the whole pod.
+//! The admin endpoint: `/healthz` (alive), `/readyz` (receivers bound),
+//! `/metrics` (Prometheus text), `/api/status`, `/api/history`,
+//! `/api/ledger` and the status page at `/` (`page.html`, which reads those
+//! three). Readiness never depends on a destination: a sidecar's readiness
+//! gates the whole pod.
 
+use super::history::History;
 use crate::exporters::health::Healths;
 use crate::exporters::ledger::Ledgers;
 use crate::metrics::Registry;
@@ -22,6 +25,8 @@ pub struct AdminState {
     pub ledgers: Ledgers,
     /// Every exporter's health, by `exporter/signal`.
     pub healths: Healths,
+    /// What the status page charts.
+    pub history: History,
 }
 
 impl AdminState {
@@ -31,6 +36,7 @@ impl AdminState {
             ready: AtomicBool::new(false),
             ledgers: Mutex::new(Vec::new()),
             healths: Mutex::new(Vec::new()),
+            history: History::new(),
         }
     }
 }
@@ -42,6 +48,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/ledger", get(ledger))
         .route("/api/status", get(status_json))
+        .route("/api/history", get(history))
         .route("/", get(status_page))
         .with_state(state)
 }
@@ -115,41 +122,22 @@ async fn status_json(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
     }))
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+async fn history(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    axum::Json(state.history.to_json())
 }
 
-/// A page for people: readiness and every figure, grouped by metric.
-async fn status_page(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
-    use std::fmt::Write;
-    let mut rows = String::new();
-    for (name, labels, value) in state.metrics.snapshot() {
-        let labels: Vec<String> = labels
-            .iter()
-            .map(|(k, v)| format!("{k}={}", escape(v)))
-            .collect();
-        let _ = write!(
-            rows,
-            "<tr><td>{name}</td><td>{}</td><td class=n>{value}</td></tr>",
-            labels.join(" ")
-        );
-    }
-    let ready = if state.ready.load(Ordering::Relaxed) {
-        "ready"
-    } else {
-        "starting"
-    };
-    let page = format!(
-        "<!doctype html><html><head><meta charset=utf-8><title>ignis-agent</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}td{{padding:2px 10px}}.n{{text-align:right}}\
-         tr:nth-child(even){{background:#f3f3f3}}</style></head><body>\
-         <h1>ignis-agent {}</h1><p>Status: <b>{ready}</b>. \
-         <a href=/metrics>Prometheus</a> · <a href=/api/status>JSON</a> · <a href=/api/ledger>delivery ledger</a></p>\
-         <table><tr><th>metric</th><th>labels</th><th>value</th></tr>{rows}</table></body></html>",
-        env!("CARGO_PKG_VERSION")
-    );
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page)
+/// The status page: self-contained (no CDN), live from the three APIs.
+async fn status_page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Nothing but this agent: a page that can only talk to where it came from.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; img-src data:",
+            ),
+        ],
+        include_str!("page.html"),
+    )
 }

@@ -383,9 +383,15 @@ impl Agent {
         self.admin_address = Some(crate::receivers::local_addr(&listener));
         let state = Arc::clone(&self.admin_state);
         // It outlives the receivers: it answers until the end of shutdown.
+        // The status page's history is sampled while it serves.
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, admin::server::router(state)).await {
-                tracing::error!(error = %e, "admin server failed");
+            let sampling = state.history.run(&state.metrics);
+            let serving = axum::serve(listener, admin::server::router(Arc::clone(&state)));
+            tokio::select! {
+                () = sampling => {}
+                served = serving => if let Err(e) = served {
+                    tracing::error!(error = %e, "admin server failed");
+                }
             }
         });
         self.admin = Some((endpoint.clone(), task));

@@ -3,10 +3,10 @@
 //! attempt, when the next one comes), then at most one summary line per 30
 //! s while it lasts, and one INFO line when delivery recovers; the same in
 //! `/metrics` (`ignis_exporter_destination_up`, failed attempts, retries,
-//! last success) and `/api/status`.
+//! last success, how long each attempt took) and `/api/status`.
 
 use super::ledger::now_ms;
-use crate::metrics::{Counter, Registry};
+use crate::metrics::{Counter, Histogram, Registry};
 use crate::queue::AnyQueue;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +16,12 @@ use tokio::time::Instant;
 
 /// At most one summary line per outage and this long.
 const SUMMARY_EVERY: Duration = Duration::from_secs(30);
+
+/// Bounds of `ignis_exporter_send_duration_seconds`: from a local peer's
+/// milliseconds to a destination's timeout.
+static SEND_SECONDS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// Every running exporter's health with its queue, for `/api/status`.
 pub type Healths = Mutex<Vec<(Arc<Health>, Arc<dyn AnyQueue>)>>;
@@ -27,6 +33,7 @@ pub struct Health {
     state: Mutex<State>,
     failed_attempts: Counter,
     retries: Counter,
+    send_duration: Histogram,
     up: Arc<AtomicU64>,
     last_success: Arc<AtomicU64>,
 }
@@ -78,6 +85,11 @@ impl Health {
             state: Mutex::new(State::default()),
             failed_attempts: registry.counter("ignis_exporter_send_failed_attempts", &labels),
             retries: registry.counter("ignis_exporter_retries", &labels),
+            send_duration: registry.histogram(
+                "ignis_exporter_send_duration_seconds",
+                &labels,
+                &SEND_SECONDS,
+            ),
             up,
             last_success,
         })
@@ -90,6 +102,11 @@ impl Health {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One attempt took `took`, whatever its outcome.
+    pub fn attempted(&self, took: Duration) {
+        self.send_duration.observe(took.as_secs_f64());
     }
 
     /// An attempt to send a batch of `items` failed with `reason`;

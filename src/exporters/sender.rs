@@ -206,7 +206,10 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                     ));
                 }
                 attempts += 1;
-                match self.transport.send(&batch).await {
+                let attempt = Instant::now();
+                let outcome = self.transport.send(&batch).await;
+                self.health.attempted(attempt.elapsed());
+                match outcome {
                     Outcome::Sent { rejected, message } => {
                         self.health.succeeded();
                         let rejected = rejected.clamp(0, items as i64) as u64;

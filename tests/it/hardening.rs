@@ -8,7 +8,7 @@ use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export, spans};
-use common::process::{memory_mib, spawn_agent_logging, terminate, write_config};
+use common::process::{logged_address, memory_mib, spawn_agent_logging, terminate, write_config};
 use common::sink::Sink;
 use common::wait_until;
 use ignis_agent::signal::Traces;
@@ -102,16 +102,7 @@ service:
         ),
     );
     let (child, grpc, log) = spawn_agent_logging(&config);
-    let http_address = || -> Option<SocketAddr> {
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["receiver"] == "otlp/http")
-            .and_then(|l| l["address"].as_str()?.parse().ok())
-    };
-    assert!(wait_until(Duration::from_secs(5), || http_address().is_some()).await);
-    let http = http_address().unwrap();
+    let http = logged_address(&log, "otlp/http").await;
 
     // Warm: one request over each protocol, so what is measured next is
     // what the slow clients hold.

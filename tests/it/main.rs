@@ -22,5 +22,6 @@ mod processors;
 mod redaction;
 mod sdk_end_to_end;
 mod secrets;
+mod status_page;
 mod tls;
 mod wire_validation;

@@ -8,12 +8,11 @@ use crate::common;
 
 use bytes::Bytes;
 use common::client::{grpc_export_with, spans};
-use common::process::{spawn_agent_logging, terminate, write_config};
+use common::process::{logged_address, spawn_agent_logging, terminate, write_config};
 use common::sink::{Reply, Sink};
 use common::wait_until;
 use ignis_agent::signal::Traces;
 use prost::Message;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 const API_KEY: &str = "sk-live-7Hq2VbN9xK4mZr8T";
@@ -56,16 +55,7 @@ service:
         ),
     );
     let (child, grpc, log) = spawn_agent_logging(&config);
-    let admin = || -> Option<SocketAddr> {
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["receiver"] == "admin")
-            .and_then(|l| l["address"].as_str()?.parse().ok())
-    };
-    assert!(wait_until(Duration::from_secs(5), || admin().is_some()).await);
-    let admin = admin().unwrap();
+    let admin = logged_address(&log, "admin").await;
 
     let body = || Bytes::from(spans(0, 10).encode_to_vec());
     let send = |token: &str| {

@@ -63,6 +63,24 @@ pub fn spawn_agent_logging(
     (child, addr, log)
 }
 
+/// The address `receiver` (`otlp/http`, `admin`, ..) listens on, read
+/// from the log of `spawn_agent_logging`; waits up to 5 s for it.
+pub async fn logged_address(log: &std::sync::Mutex<Vec<String>>, receiver: &str) -> SocketAddr {
+    let find = || -> Option<SocketAddr> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["receiver"] == receiver)
+            .and_then(|l| l["address"].as_str()?.parse().ok())
+    };
+    assert!(
+        super::wait_until(Duration::from_secs(5), || find().is_some()).await,
+        "{receiver} logged no address"
+    );
+    find().unwrap()
+}
+
 fn spawn_agent_watching_in(
     command: Command,
     config: &std::path::Path,

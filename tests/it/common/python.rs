@@ -48,6 +48,12 @@ pub fn python() -> &'static Path {
 /// `node`, with the JS SDK installed from `interop/node/package-lock.json`
 /// (`npm ci`) once per run.
 pub fn node_client(endpoint: &str, count: u32) -> ClientRun {
+    run(node_script("client.js", &[endpoint, &count.to_string()]))
+}
+
+/// Runs `script` of `interop/node` with `args`, its packages installed
+/// (`npm ci`) once per run.
+pub fn node_script(script: &str, args: &[&str]) -> std::process::Output {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     let dir = root().join("interop/node");
     INSTALLED.get_or_init(|| {
@@ -63,12 +69,11 @@ pub fn node_client(endpoint: &str, count: u32) -> ClientRun {
             std::fs::write(&marker, &lock).unwrap();
         }
     });
-    let output = Command::new("node")
-        .arg(dir.join("client.js"))
-        .args([endpoint, &count.to_string()])
+    Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
         .output()
-        .expect("node runs");
-    run(output)
+        .expect("node runs")
 }
 
 fn run(output: std::process::Output) -> ClientRun {
