@@ -52,6 +52,7 @@ pub const PROCESSORS: &[Kind<Arc<dyn Processor>>] = &[
 #[rustfmt::skip]
 pub const CONNECTORS: &[Kind<Arc<dyn Connector>>] = &[
     Kind { name: "span_metrics", read: connectors::span_metrics::read },
+    Kind { name: "threshold_alerts", read: connectors::threshold_alerts::read },
 ];
 
 #[rustfmt::skip]

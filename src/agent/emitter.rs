@@ -25,7 +25,9 @@ impl Emitter {
             Some(Derived::Metrics(r)) => send(&self.metrics, r).await,
             Some(Derived::Logs(r)) => send(&self.logs, r).await,
         };
-        // What connectors derive is cumulative: the next interval carries it.
+        // What was not taken comes again at the next interval: cumulative
+        // figures are derived again, alerts are kept until taken.
+        self.connector.settled(result.is_ok());
         if let Err(e) = result {
             tracing::warn!(connector = %self.name, error = %e, "a connector could not queue what it derived; the next interval carries it");
         }

@@ -7,12 +7,14 @@ use super::model::ComponentId;
 use super::node::{Located, Node, Pos};
 use crate::metrics::Registry;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// What a component is built with besides its settings.
 pub struct Context<'a> {
     pub id: &'a ComponentId,
-    /// The agent's own metrics, where the component registers its counters.
-    pub metrics: &'a Registry,
+    /// The agent's own metrics, where the component registers its counters
+    /// (an `Arc`: a component may register more as it runs).
+    pub metrics: &'a Arc<Registry>,
 }
 
 impl Context<'_> {

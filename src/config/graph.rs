@@ -12,6 +12,7 @@ use crate::metrics::Registry;
 use crate::signal::SignalKind;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Problems = Vec<(Pos, String)>;
@@ -65,7 +66,7 @@ pub fn section<T>(
     tree: &Located<Node>,
     section: &str,
     kinds: &[Kind<T>],
-    metrics: &Registry,
+    metrics: &Arc<Registry>,
     problems: &mut Problems,
 ) -> (BTreeMap<ComponentId, T>, BTreeSet<ComponentId>) {
     let mut out = BTreeMap::new();

@@ -7,6 +7,7 @@
 //! constructor (`read`), listed once in `components.rs`.
 
 pub mod span_metrics;
+pub mod threshold_alerts;
 
 use crate::signal::{AnyRequest, Logs, Metrics, SignalKind, Traces};
 use std::time::Duration;
@@ -34,4 +35,8 @@ pub trait Connector: Send + Sync + 'static {
 
     /// What it derived since it started (cumulative) or since the last call.
     fn emit(&self) -> Option<Derived>;
+
+    /// Whether the pipelines took what the last `emit` returned. A
+    /// connector whose output is not cumulative keeps it until they do.
+    fn settled(&self, _taken: bool) {}
 }

@@ -437,7 +437,7 @@ async fn a_client_streaming_through_reloads_sees_no_gap_and_loses_nothing() {
     let (child, grpc) = spawn_agent(&config);
     let slowest = stream_through_reloads(&child, &config, grpc, &sink_yaml, 3).await;
     assert!(slowest < Duration::from_secs(1), "a call took {slowest:?}");
-    let back = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let back = Sink::start_at(port).await;
     let state = back.state.clone();
     assert!(
         wait_until(Duration::from_secs(15), || state.items::<Traces>() >= 1000).await,

@@ -65,7 +65,7 @@ service:
     assert!(acknowledged.len() < 2000, "the kill came mid-stream");
 
     // Restart with the same config; the destination is back.
-    let sink = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let sink = Sink::start_at(port).await;
     let (mut agent, _) = spawn_agent(&config);
     let state = sink.state.clone();
     let all_there = wait_until(Duration::from_secs(20), || {
@@ -164,7 +164,7 @@ service:
     )
     .unwrap();
 
-    let sink = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let sink = Sink::start_at(port).await;
     let agent = common::start_agent(&yaml).await;
     let state = sink.state.clone();
     let metrics = agent.metrics.clone();

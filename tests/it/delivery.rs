@@ -296,7 +296,7 @@ async fn a_full_queue_refuses_with_a_retryable_answer() {
     );
 
     // The destination comes back on the same port: everything acknowledged arrives.
-    let sink = Sink::start_on(&sink_addr.to_string(), "127.0.0.1:0").await;
+    let sink = Sink::start_on(&sink_addr.to_string()).await;
     let state = sink.state.clone();
     let expected = acknowledged.len();
     assert!(

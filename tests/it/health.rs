@@ -118,7 +118,7 @@ service:
     assert!(exporter["failing_since_unix_ms"].as_u64().is_some());
 
     // The destination comes back: one INFO line, and up again.
-    let sink = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let sink = Sink::start_at(port).await;
     let state = sink.state.clone();
     assert!(wait_until(Duration::from_secs(5), || state.items::<Traces>() == 5).await);
     assert!(

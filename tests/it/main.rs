@@ -2,6 +2,7 @@
 //! module talks to the agent (library or binary) over real sockets.
 
 mod admin;
+mod alerts;
 mod bad_input;
 mod cli;
 mod common;

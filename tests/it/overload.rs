@@ -74,7 +74,7 @@ service:
         "peak RSS {peak} MiB over the {limit_mib} MiB limit"
     );
 
-    let sink = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let sink = Sink::start_at(port).await;
     let state = sink.state.clone();
     let expected = acknowledged.len();
     let delivered = wait_until(Duration::from_secs(30), || {
@@ -165,7 +165,7 @@ service:
         (result, started.elapsed())
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let sink = Sink::start_on(&format!("127.0.0.1:{port}"), "127.0.0.1:0").await;
+    let sink = Sink::start_at(port).await;
     let (result, waited) = waiting.await.unwrap();
     result.expect("taken once the queue had room");
     assert!(

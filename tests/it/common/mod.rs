@@ -20,14 +20,35 @@ pub async fn start_agent(yaml: &str) -> Agent {
     Agent::start(&config).await.expect("agent starts")
 }
 
-/// A local port nothing listens on (bound, read, released): a destination
-/// that is down.
-pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A local port nothing listens on: a destination that is down. The port
+/// stays bound (not listening: connections are refused) for as long as this
+/// lives, so no other test's socket takes it before `Sink::start_at` brings
+/// the destination up on it. Displays as the port number.
+pub struct ReservedPort {
+    socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+impl ReservedPort {
+    /// Starts listening on the reserved port.
+    pub fn listen(self) -> tokio::net::TcpListener {
+        self.socket
+            .listen(1024)
+            .expect("listen on the reserved port")
+    }
+}
+
+impl std::fmt::Display for ReservedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.port)
+    }
+}
+
+pub fn closed_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    ReservedPort { socket, port }
 }
 
 pub fn addr(agent: &Agent, key: &str) -> SocketAddr {

@@ -89,13 +89,22 @@ pub struct Sink {
 
 impl Sink {
     pub async fn start() -> Sink {
-        Self::start_on("127.0.0.1:0", "127.0.0.1:0").await
+        Self::start_on("127.0.0.1:0").await
     }
 
-    pub async fn start_on(grpc: &str, http: &str) -> Sink {
-        let state = Arc::new(SinkState::default());
+    pub async fn start_on(grpc: &str) -> Sink {
         let grpc_listener = TcpListener::bind(grpc).await.unwrap();
-        let http_listener = TcpListener::bind(http).await.unwrap();
+        Self::start_with(grpc_listener).await
+    }
+
+    /// A sink whose gRPC server listens on a port reserved while it was down.
+    pub async fn start_at(grpc: super::ReservedPort) -> Sink {
+        Self::start_with(grpc.listen()).await
+    }
+
+    async fn start_with(grpc_listener: TcpListener) -> Sink {
+        let state = Arc::new(SinkState::default());
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (grpc_stop, grpc_stopped) = tokio::sync::watch::channel(false);
         let addrs = (
