@@ -343,7 +343,13 @@ async fn start(config: &Config) -> anyhow::Result<Agent> {
 
 fn log_listening(agent: &Agent) {
     for (receiver, address) in &agent.listening {
-        tracing::info!(%receiver, %address, "listening");
+        if receiver == "admin" {
+            // Where a newcomer looks first.
+            let page = format!("http://{address}/");
+            tracing::info!(%receiver, %address, %page, "listening; the status page is at {page}");
+        } else {
+            tracing::info!(%receiver, %address, "listening");
+        }
     }
 }
 

@@ -573,3 +573,85 @@ service:
         "{inspected}"
     );
 }
+
+/// README's first run, as a newcomer does it: no config (the built-in
+/// default on its fixed localhost ports), the README's own curl payload,
+/// then what README says to watch: the batch line, the OTLP/JSON file and
+/// the status page. The log goes to a pipe here: no colour codes in it.
+#[test]
+fn the_readme_first_run_prints_writes_and_serves_the_page() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let payload = readme
+        .split("-d '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("README's curl payload");
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Command::new(BIN)
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let stderr = agent.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        })
+    };
+    let logged = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if log.lock().unwrap().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    };
+    assert!(
+        logged("the status page is at http://127.0.0.1:13133/"),
+        "{}",
+        log.lock().unwrap()
+    );
+    let client = reqwest::blocking::Client::new();
+    let sent = client
+        .post("http://127.0.0.1:4318/v1/logs")
+        .header("content-type", "application/json")
+        .body(payload.to_owned())
+        .send()
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert!(
+        logged("INFO batch exporter=debug signal=\"logs\" items=1"),
+        "{}",
+        log.lock().unwrap()
+    );
+    let page = client
+        .get("http://127.0.0.1:13133/")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("<title>ignis-agent</title>"));
+    common::process::sigterm(&agent);
+    assert_eq!(agent.wait().unwrap().code(), Some(0));
+    reader.join().unwrap();
+    let written = std::fs::read_to_string(dir.path().join("ignis-agent-telemetry.jsonl")).unwrap();
+    assert!(written.contains("hello, ignis-agent"), "{written}");
+    let log = log.lock().unwrap();
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log}"
+    );
+}
