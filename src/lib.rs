@@ -20,3 +20,8 @@ pub mod queue_commands;
 pub mod receivers;
 pub mod signal;
 pub mod telemetry;
+
+/// The `tracing` target of the spans the agent exports as its own traces
+/// (an export attempt, a reload, a refusal burst): `telemetry` sends them
+/// over OTLP when configured and keeps them out of the log lines.
+pub const SELF_SPANS: &str = "ignis_self";

@@ -11,6 +11,7 @@ use ignis_agent::metrics::Registry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tracing::Instrument;
 
 // Decoding allocates a string per attribute: mimalloc makes that about 40 %
 // cheaper than the system allocator (BENCHMARKS.md).
@@ -273,7 +274,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
-    let logs = ignis_agent::telemetry::init(&config.service.telemetry.logs);
+    let mut logs = ignis_agent::telemetry::init(&config.service.telemetry.logs);
     // std reads the cgroup CPU quota, so a pod limited to one CPU gets one
     // worker rather than one per host core. With one CPU, a current-thread
     // runtime saves the hand-offs between the I/O driver and the worker:
@@ -294,6 +295,7 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         let mut signals = Signals::new()?;
         let mut config = config;
         let mut agent = start(&config).await?;
+        logs.export(&config.service.telemetry, &agent.metrics).await;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, "ignis-agent started");
         loop {
             match signals.next().await {
@@ -308,17 +310,24 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                         }
                     };
                     tracing::info!("reloading: what did not change keeps running");
-                    match agent.apply(&new).await {
+                    // One span per reload in the agent's own traces.
+                    let span = tracing::info_span!(target: ignis_agent::SELF_SPANS, "reload", outcome = tracing::field::Empty, otel.status_code = tracing::field::Empty);
+                    match agent.apply(&new).instrument(span.clone()).await {
                         Ok(()) => {
+                            span.record("outcome", "applied");
                             logs.apply(&new.service.telemetry.logs);
+                            logs.export(&new.service.telemetry, &agent.metrics).await;
                             config = new;
                             tracing::info!("reloaded");
                         }
                         Err(e) => {
+                            span.record("outcome", "rolled back");
+                            span.record("otel.status_code", "ERROR");
                             tracing::error!(error = %e, "the new config did not start; going back to the old one");
                             agent.apply(&config).await?;
                         }
                     }
+                    drop(span);
                     log_listening(&agent);
                 }
             }
@@ -331,6 +340,7 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             dropped = report.dropped,
             "stopped"
         );
+        logs.stop_export().await;
         Ok(())
     })
 }

@@ -94,6 +94,13 @@ pub type Labels = Vec<(&'static str, String)>;
 
 /// One metric's value now: name, labels, value.
 pub type Figure = (&'static str, Labels, u64);
+/// Whether a figure only grows (a counter) or goes up and down (a gauge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+}
+
 /// One histogram now: name, labels, bucket bounds, counts per bucket.
 pub type HistogramFigure = (&'static str, Labels, &'static [f64], Vec<u64>);
 type GaugeFn = Box<dyn Fn() -> u64 + Send + Sync>;
@@ -178,6 +185,40 @@ impl Registry {
             })
             .map(|(_, c)| c.get())
             .sum()
+    }
+
+    /// Every counter's and gauge's name, once each, with which it is.
+    pub fn names(&self) -> Vec<(&'static str, MetricKind)> {
+        let mut out: Vec<(&'static str, MetricKind)> = Vec::new();
+        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(counters.keys().map(|(n, _)| (*n, MetricKind::Counter)));
+        drop(counters);
+        let gauges = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(gauges.keys().map(|(n, _)| (*n, MetricKind::Gauge)));
+        out.dedup();
+        out
+    }
+
+    /// The values of one counter or gauge now, per label set.
+    pub fn values_of(&self, name: &str, kind: MetricKind) -> Vec<(Labels, u64)> {
+        match kind {
+            MetricKind::Counter => {
+                let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+                counters
+                    .iter()
+                    .filter(|((n, _), _)| *n == name)
+                    .map(|((_, l), c)| (l.clone(), c.get()))
+                    .collect()
+            }
+            MetricKind::Gauge => {
+                let gauges = self.gauges.lock().unwrap_or_else(|p| p.into_inner());
+                gauges
+                    .iter()
+                    .filter(|((n, _), _)| *n == name)
+                    .map(|((_, l), read)| (l.clone(), read()))
+                    .collect()
+            }
+        }
     }
 
     /// Every counter and gauge now, as (name, labels, value), sorted.

@@ -7,6 +7,7 @@ use super::component::{Context, Kind};
 use super::de::from_node;
 use super::model::*;
 use super::node::{Located, Node, Pos};
+use super::telemetry::TelemetryConfig;
 use super::units::Dur;
 use crate::metrics::Registry;
 use crate::signal::SignalKind;
@@ -151,12 +152,15 @@ pub fn service(tree: &Located<Node>, problems: &mut Problems) -> Option<Service>
     match from_node::<Service>(node) {
         Ok(service) => {
             let level = &service.telemetry.logs.level;
+            let pos = node.get("telemetry").map_or(node.pos, |t| t.pos);
             if tracing_subscriber::EnvFilter::try_new(level).is_err() {
-                let pos = node.get("telemetry").map_or(node.pos, |t| t.pos);
                 problems.push((
                     pos,
                     format!("`{level}` is not a log level (try info, debug, warn)"),
                 ));
+            }
+            for problem in service.telemetry.problems() {
+                problems.push((pos, format!("service.{problem}")));
             }
             Some(service)
         }

@@ -15,10 +15,12 @@ pub mod env;
 pub mod graph;
 pub mod model;
 pub mod node;
+pub mod telemetry;
 pub mod units;
 
 pub use model::*;
 pub use node::Pos;
+pub use telemetry::{LogFormat, LogsConfig, TelemetryConfig};
 
 use std::fmt;
 use std::path::Path;

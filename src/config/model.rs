@@ -69,33 +69,3 @@ pub struct Pipeline {
     pub processors: Vec<ComponentId>,
     pub exporters: Vec<ComponentId>,
 }
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    pub logs: LogsConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogsConfig {
-    pub level: String,
-    pub format: LogFormat,
-}
-
-impl Default for LogsConfig {
-    fn default() -> Self {
-        LogsConfig {
-            level: "info".into(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// Why an item left the agent without being delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,9 +207,24 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
                     ));
                 }
                 attempts += 1;
+                // One span per attempt in the agent's own traces (when
+                // they are exported; otherwise no one takes it).
+                let span = tracing::info_span!(
+                    target: crate::SELF_SPANS,
+                    "export",
+                    otel.kind = "client",
+                    exporter = %self.name,
+                    signal = S::KIND.as_str(),
+                    items,
+                    bytes = batch.data.len(),
+                    attempt = attempts,
+                    outcome = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                );
                 let attempt = Instant::now();
-                let outcome = self.transport.send(&batch).await;
+                let outcome = self.transport.send(&batch).instrument(span.clone()).await;
                 self.health.attempted(attempt.elapsed());
+                record_outcome(&span, &outcome);
                 match outcome {
                     Outcome::Sent { rejected, message } => {
                         self.health.succeeded();
@@ -333,4 +349,19 @@ fn concat(mut parts: Vec<Bytes>) -> Bytes {
         out.extend_from_slice(&part);
     }
     out.freeze()
+}
+
+/// What became of one attempt, on its span.
+fn record_outcome(span: &tracing::Span, outcome: &Outcome) {
+    let (what, failed) = match outcome {
+        Outcome::Sent { rejected: 0, .. } => ("sent", false),
+        Outcome::Sent { .. } => ("partially rejected", false),
+        Outcome::Retry { .. } => ("retry", true),
+        Outcome::Permanent { .. } => ("refused", true),
+        Outcome::TooLarge { .. } => ("too large", true),
+    };
+    span.record("outcome", what);
+    if failed {
+        span.record("otel.status_code", "ERROR");
+    }
 }

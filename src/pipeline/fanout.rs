@@ -1,6 +1,7 @@
 //! From a receiver to the queues of every exporter of its pipelines.
 
 use super::memory_limiter::MemoryLimiter;
+use super::refusal_bursts::RefusalBursts;
 use crate::budget::{Budget, Held};
 use crate::connectors::Connector;
 use crate::metrics::{Counter, Registry};
@@ -108,6 +109,8 @@ pub struct Fanout<S> {
     refused_rss: Counter,
     refused_queue_full: Counter,
     refused_budget: Counter,
+    /// Refusals said once per burst.
+    bursts: Arc<RefusalBursts>,
 }
 
 impl<S: Signal> Fanout<S> {
@@ -149,6 +152,7 @@ impl<S: Signal> Fanout<S> {
             refused_rss: refused("memory_limit"),
             refused_queue_full: refused("queue_full"),
             refused_budget: refused("memory_budget"),
+            bursts: RefusalBursts::new(receiver, transport),
         }
     }
 
@@ -161,6 +165,7 @@ impl<S: Signal> Fanout<S> {
     pub async fn admit(&self, bytes: usize) -> Result<Held, PushError> {
         if self.limiter.refuses() {
             self.refused_rss.add(1);
+            self.bursts.refused("memory_limit");
             return Err(PushError::OverMemoryLimit);
         }
         let deadline = Instant::now() + ADMISSION_WAIT;
@@ -168,6 +173,7 @@ impl<S: Signal> Fanout<S> {
             for exporter in &pipeline.exporters {
                 if !exporter.queue.wait_for_room(bytes, deadline).await {
                     self.refused_queue_full.add(1);
+                    self.bursts.refused("queue_full");
                     return Err(PushError::Full);
                 }
             }
@@ -176,6 +182,7 @@ impl<S: Signal> Fanout<S> {
             Some(held) => Ok(held),
             None => {
                 self.refused_budget.add(1);
+                self.bursts.refused("memory_budget");
                 Err(PushError::OverMemoryLimit)
             }
         }

@@ -4,6 +4,7 @@
 
 mod fanout;
 pub mod memory_limiter;
+mod refusal_bursts;
 mod switch;
 
 pub use fanout::{Fanout, Malformed, Pipeline, QueueHandle, Valid};

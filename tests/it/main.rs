@@ -19,6 +19,7 @@ mod ignis;
 mod inject;
 mod interop;
 mod overload;
+mod own_telemetry;
 mod processors;
 mod redaction;
 mod sdk_end_to_end;

@@ -286,6 +286,7 @@ fn gauge(metrics: &ignis_agent::metrics::Registry, name: &str) -> Option<f64> {
 /// limiter refused everything for seconds after such a spike).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_is_back_within_a_second_of_a_spike() {
+    let _alone = crate::common::exclusive().await;
     // In this process: no port to pick for the admin endpoint, and the
     // figures read from the agent's own registry.
     let sink = Sink::start().await;

@@ -43,6 +43,7 @@ fn load(first: u64) -> Bytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_charts_live_figures_in_chromium() {
+    let _alone = common::exclusive().await;
     assert!(
         Path::new(CHROMIUM).exists(),
         "Debian's chromium is needed for this test (apt-get install chromium)"

@@ -58,6 +58,14 @@ pub fn addr(agent: &Agent, key: &str) -> SocketAddr {
         .unwrap_or_else(|| panic!("{key} not listening"))
 }
 
+/// Held by a test that loads the machine for a while (a browser) and by a
+/// test that measures how fast the agent recovers: on two cores the one
+/// would time the other.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// Polls `check` until it holds or `timeout` passes; returns whether it held.
 pub async fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
