@@ -6,10 +6,10 @@
 //! the directory: the operator's word is the lock).
 
 use crate::queue::disk::scan::scan;
+use crate::queue::now_ms;
 use crate::signal::{Logs, Metrics, Signal, Traces};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What one exporter's queue for one signal holds.
 #[derive(Debug, Default)]
@@ -23,12 +23,6 @@ pub struct Held {
     pub oldest_age_ms: Option<u64>,
     pub newest_age_ms: Option<u64>,
     pub damaged: u64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Every `<exporter>/<signal>` queue under `base`, by name.

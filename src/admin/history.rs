@@ -100,6 +100,15 @@ const CHARTS: &[Chart] = &[
         line: |name, labels| (name == "ignis_exporter_queue_bytes").then(|| exporter_line(labels)),
     },
     Chart {
+        id: "queue_age",
+        title: "Oldest queued item",
+        unit: "s",
+        rate: false,
+        line: |name, labels| {
+            (name == "ignis_exporter_queue_oldest_age_seconds").then(|| exporter_line(labels))
+        },
+    },
+    Chart {
         id: "retries",
         title: "Retries",
         unit: "/s",

@@ -279,6 +279,15 @@ pub fn open_queue<S: Signal>(
     registry.gauge("ignis_exporter_queue_bytes", &labels, move || {
         gauge.usage().1 as u64
     });
+    let gauge = Arc::clone(&queue);
+    registry.gauge(
+        "ignis_exporter_queue_oldest_age_seconds",
+        &labels,
+        move || {
+            use crate::queue::AnyQueue;
+            gauge.oldest_age_ms().map_or(0, |ms| ms / 1000)
+        },
+    );
     let capacity = q.max_size.0;
     registry.gauge("ignis_exporter_queue_capacity_bytes", &labels, move || {
         capacity

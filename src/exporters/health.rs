@@ -62,6 +62,8 @@ pub struct HealthReport {
     pub last_success_unix_ms: Option<u64>,
     pub queued_items: usize,
     pub queued_bytes: usize,
+    /// How long the oldest item queued has waited.
+    pub oldest_queued_age_ms: Option<u64>,
 }
 
 impl Health {
@@ -207,6 +209,7 @@ impl Health {
             last_success_unix_ms: (last_success > 0).then_some(last_success),
             queued_items: items,
             queued_bytes: bytes,
+            oldest_queued_age_ms: queue.oldest_age_ms(),
         }
     }
 }

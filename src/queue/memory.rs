@@ -1,6 +1,6 @@
 //! An in-memory queue bounded in bytes.
 
-use super::WhenFull;
+use super::{now_ms, WhenFull};
 use super::{Entry, PushError};
 use crate::budget::Budget;
 use std::collections::VecDeque;
@@ -32,6 +32,8 @@ pub struct MemoryQueue<S> {
 
 struct State {
     entries: VecDeque<Entry>,
+    /// When each entry came (Unix ms), in step with `entries`.
+    enqueued: VecDeque<u64>,
     bytes: usize,
     items: usize,
     closed: bool,
@@ -49,6 +51,7 @@ impl<S> MemoryQueue<S> {
         MemoryQueue {
             state: Mutex::new(State {
                 entries: VecDeque::new(),
+                enqueued: VecDeque::new(),
                 bytes: 0,
                 items: 0,
                 closed: false,
@@ -126,6 +129,7 @@ impl<S> MemoryQueue<S> {
                 let Some(old) = state.entries.pop_front() else {
                     break;
                 };
+                state.enqueued.pop_front();
                 state.bytes -= old.bytes();
                 state.items -= old.items;
                 evicted.items += old.items;
@@ -140,6 +144,7 @@ impl<S> MemoryQueue<S> {
         state.bytes += entry.bytes();
         state.items += entry.items;
         state.entries.push_back(entry);
+        state.enqueued.push_back(now_ms());
         drop(state);
         self.charge(bytes);
         self.release(evicted_bytes);
@@ -182,6 +187,7 @@ impl<S> MemoryQueue<S> {
         let mut state = self.lock();
         match state.entries.pop_front() {
             Some(entry) => {
+                state.enqueued.pop_front();
                 state.bytes -= entry.bytes();
                 state.items -= entry.items;
                 let more = !state.entries.is_empty();
@@ -216,6 +222,11 @@ impl<S> MemoryQueue<S> {
     pub fn usage(&self) -> (usize, usize, usize) {
         let state = self.lock();
         (state.entries.len(), state.bytes, state.items)
+    }
+
+    /// When the entry at the head came (Unix ms).
+    pub fn oldest_enqueued_ms(&self) -> Option<u64> {
+        self.lock().enqueued.front().copied()
     }
 }
 

@@ -190,6 +190,15 @@ impl<S> Queue<S> {
             Queue::Disk(q) => q.usage(),
         }
     }
+
+    /// When the oldest entry waiting came (Unix ms): a memory queue's
+    /// head, a disk queue's oldest record being delivered.
+    pub fn oldest_enqueued_ms(&self) -> Option<u64> {
+        match self {
+            Queue::Memory(q) => q.oldest_enqueued_ms(),
+            Queue::Disk(q) => q.oldest_enqueued_ms(),
+        }
+    }
 }
 
 /// A queue of any signal, for what treats them all alike (shutdown).
@@ -198,6 +207,8 @@ pub trait AnyQueue: Send + Sync {
     fn is_durable(&self) -> bool;
     /// (entries, bytes, items) held.
     fn usage(&self) -> (usize, usize, usize);
+    /// How long the oldest entry has waited, in ms.
+    fn oldest_age_ms(&self) -> Option<u64>;
     /// Once its senders stopped: a disk queue syncs and persists its checkpoint.
     fn finish(&self) -> futures_util::future::BoxFuture<'_, std::io::Result<()>>;
 }
@@ -212,6 +223,10 @@ impl<S: Send + Sync> AnyQueue for Queue<S> {
     fn usage(&self) -> (usize, usize, usize) {
         Queue::usage(self)
     }
+    fn oldest_age_ms(&self) -> Option<u64> {
+        self.oldest_enqueued_ms()
+            .map(|at| now_ms().saturating_sub(at))
+    }
     fn finish(&self) -> futures_util::future::BoxFuture<'_, std::io::Result<()>> {
         Box::pin(async move {
             match self {
@@ -220,4 +235,11 @@ impl<S: Send + Sync> AnyQueue for Queue<S> {
             }
         })
     }
+}
+
+/// Now, in Unix milliseconds: what queues stamp their entries with.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

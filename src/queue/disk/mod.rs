@@ -23,7 +23,7 @@ mod writer;
 
 pub use checkpoint::Position;
 
-use super::{Entry, Evicted, PushError, WhenFull};
+use super::{now_ms, Entry, Evicted, PushError, WhenFull};
 use crate::metrics::Counter;
 use format::HEADER_LEN;
 use std::collections::{BTreeMap, VecDeque};
@@ -31,7 +31,7 @@ use std::fs::File;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use writer::{SyncJob, Writer};
@@ -95,6 +95,8 @@ struct InFlight {
     bytes: u64,
     items: u64,
     acked: bool,
+    /// When it was written (Unix ms).
+    enqueued_ms: u64,
 }
 
 struct State {
@@ -130,12 +132,6 @@ impl State {
 
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("{segment:020}.seg"))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl<S> DiskQueue<S> {
@@ -240,6 +236,7 @@ impl<S> DiskQueue<S> {
                     bytes: read.bytes,
                     items: read.entry.items as u64,
                     acked: true,
+                    enqueued_ms: read.enqueued_ms,
                 });
                 checkpoint |= state.advance();
             }
@@ -362,6 +359,7 @@ impl<S> DiskQueue<S> {
                         bytes: read.bytes,
                         items: read.entry.items as u64,
                         acked: false,
+                        enqueued_ms: read.enqueued_ms,
                     });
                     return Some(read.entry);
                 }
@@ -484,6 +482,18 @@ impl<S> DiskQueue<S> {
             state.live_bytes as usize,
             state.live_items as usize,
         )
+    }
+
+    /// When the oldest record being delivered was written (Unix ms): the
+    /// queue is read in order, so it is the oldest the queue holds.
+    pub fn oldest_enqueued_ms(&self) -> Option<u64> {
+        let state = self.inner.lock();
+        state
+            .in_flight
+            .iter()
+            .filter(|f| !f.acked)
+            .map(|f| f.enqueued_ms)
+            .min()
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Read {
     pub start: Position,
     pub next: Position,
     pub bytes: u64,
+    /// When it was written (Unix ms).
+    pub enqueued_ms: u64,
 }
 
 impl State {
@@ -85,6 +87,7 @@ impl State {
                             bytes: len,
                             items: record.items as u64,
                             acked: true,
+                            enqueued_ms: record.enqueued_ms,
                         });
                         continue;
                     }
@@ -98,6 +101,7 @@ impl State {
                         start: at,
                         next,
                         bytes: len,
+                        enqueued_ms: record.enqueued_ms,
                     });
                 }
                 Found::Corrupt { .. } | Found::Torn => self.skip_corrupt(counters, at, length),
@@ -128,6 +132,7 @@ impl State {
             bytes: 0,
             items: 0,
             acked: true,
+            enqueued_ms: 0,
         });
     }
 
