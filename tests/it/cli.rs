@@ -482,7 +482,7 @@ async fn the_log_level_and_format_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_inspect_and_export_read_what_kill_9_left() {
+async fn queue_inspect_export_and_replay_what_kill_9_left() {
     let port = crate::common::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let queue_dir = dir.path().join("queue");
@@ -572,6 +572,34 @@ service:
         inspected.contains("3 records, 30 items") && inspected.contains("1 damaged"),
         "{inspected}"
     );
+
+    // Replay to a destination that takes one request, then is unavailable:
+    // what it took is removed, the rest stays, and the command says why it
+    // stopped (exit 1).
+    let destination = Sink::start().await;
+    destination.script([Reply::Ok, Reply::Http(503, None)]);
+    let to = format!("http://{}", destination.http);
+    let replay = Command::new(BIN)
+        .args(["queue", "replay", "--dir", &dir_arg, "--to", &to])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("replayed 1 requests (10 items)") && said.contains("stopped"),
+        "{said}"
+    );
+    let (inspected, _) = queue(&["inspect", "--dir", &dir_arg]);
+    assert!(inspected.contains("2 records, 20 items"), "{inspected}");
+    // Again, the destination back: the rest goes, the queue is empty.
+    let (_, said) = queue(&["replay", "--dir", &dir_arg, "--to", &to]);
+    assert!(said.contains("replayed 2 requests (20 items); 0 left"), "{said}");
+    let delivered = destination.state.requests::<Traces>();
+    let mut numbers = span_numbers(&delivered);
+    numbers.sort_unstable();
+    assert_eq!(numbers.len(), 30, "the three undamaged requests, once each");
+    let (inspected, _) = queue(&["inspect", "--dir", &dir_arg]);
+    assert!(inspected.contains("0 records"), "{inspected}");
 }
 
 /// README's first run, as a newcomer does it: no config (the built-in
