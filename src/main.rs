@@ -274,7 +274,7 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
-    let mut logs = ignis_agent::telemetry::init(&config.service.telemetry.logs);
+    let mut telemetry = ignis_agent::telemetry::init(&config.service.telemetry.logs);
     // std reads the cgroup CPU quota, so a pod limited to one CPU gets one
     // worker rather than one per host core. With one CPU, a current-thread
     // runtime saves the hand-offs between the I/O driver and the worker:
@@ -295,7 +295,7 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
         let mut signals = Signals::new()?;
         let mut config = config;
         let mut agent = start(&config).await?;
-        logs.export(&config.service.telemetry, &agent.metrics).await;
+        telemetry.export(&config.service.telemetry, &agent.metrics).await;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), threads, "ignis-agent started");
         loop {
             match signals.next().await {
@@ -315,8 +315,8 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
                     match agent.apply(&new).instrument(span.clone()).await {
                         Ok(()) => {
                             span.record("outcome", "applied");
-                            logs.apply(&new.service.telemetry.logs);
-                            logs.export(&new.service.telemetry, &agent.metrics).await;
+                            telemetry.apply(&new.service.telemetry.logs);
+                            telemetry.export(&new.service.telemetry, &agent.metrics).await;
                             config = new;
                             tracing::info!("reloaded");
                         }
@@ -340,7 +340,7 @@ fn run(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
             dropped = report.dropped,
             "stopped"
         );
-        logs.stop_export().await;
+        telemetry.stop_export().await;
         Ok(())
     })
 }

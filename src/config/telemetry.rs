@@ -200,6 +200,18 @@ impl TelemetryConfig {
         out
     }
 
+    /// The settings of the OTLP export alone (log level and format as by
+    /// default): what decides whether the exporters must restart.
+    pub fn export_settings(&self) -> TelemetryConfig {
+        TelemetryConfig {
+            logs: LogsConfig {
+                processors: self.logs.processors.clone(),
+                ..LogsConfig::default()
+            },
+            ..self.clone()
+        }
+    }
+
     /// Whether anything of the agent's own goes out over OTLP.
     pub fn exports(&self) -> bool {
         !self.exporters().is_empty()

@@ -32,7 +32,7 @@ type Traced = Layered<Filtered_<reload::Layer<TracesSlot, Formatted>, Only, Form
 type LogsSlot = Option<BoxedLayer<Traced>>;
 
 /// Changes the installed subscriber's level, format and OTLP export.
-pub struct Logs {
+pub struct Telemetry {
     filter: reload::Handle<EnvFilter, Spans>,
     format: reload::Handle<Format, Filtered>,
     traces: reload::Handle<TracesSlot, Formatted>,
@@ -72,8 +72,8 @@ fn format(config: &LogsConfig) -> Format {
 }
 
 /// Installs the global subscriber (no OTLP export yet: that needs the
-/// runtime, see `Logs::export`).
-pub fn init(config: &LogsConfig) -> Logs {
+/// runtime, see `Telemetry::export`).
+pub fn init(config: &LogsConfig) -> Telemetry {
     let (filter, filter_handle) = reload::Layer::new(filter(config));
     let (format, format_handle) = reload::Layer::new(format(config));
     let (traces, traces_handle) = reload::Layer::new(None as TracesSlot);
@@ -85,7 +85,7 @@ pub fn init(config: &LogsConfig) -> Logs {
         .with(traces.with_filter(only(otlp::exported_span)))
         .with(logs.with_filter(only(otlp::our_event)))
         .try_init();
-    Logs {
+    Telemetry {
         filter: filter_handle,
         format: format_handle,
         traces: traces_handle,
@@ -94,7 +94,7 @@ pub fn init(config: &LogsConfig) -> Logs {
     }
 }
 
-impl Logs {
+impl Telemetry {
     /// Applies a reloaded config's level and format.
     pub fn apply(&self, config: &LogsConfig) {
         let _ = self.filter.reload(filter(config));
@@ -106,6 +106,8 @@ impl Logs {
     /// before is flushed first. A setting that cannot start is said and
     /// leaves nothing exported.
     pub async fn export(&mut self, config: &TelemetryConfig, registry: &Arc<Registry>) {
+        // A new log level or format is no reason to restart the exporters.
+        let config = &config.export_settings();
         if self.exporting.as_ref().map(|(c, _)| c) == Some(config)
             || (self.exporting.is_none() && !config.exports())
         {

@@ -112,32 +112,23 @@ macro_rules! exporter {
     }};
 }
 
-fn span_batch(batch: &Batch) -> opentelemetry_sdk::trace::BatchConfig {
-    let mut config = opentelemetry_sdk::trace::BatchConfigBuilder::default();
-    if let Some(ms) = batch.schedule_delay {
-        config = config.with_scheduled_delay(Duration::from_millis(ms));
-    }
-    if let Some(n) = batch.max_queue_size {
-        config = config.with_max_queue_size(n);
-    }
-    if let Some(n) = batch.max_export_batch_size {
-        config = config.with_max_export_batch_size(n);
-    }
-    config.build()
-}
-
-fn log_batch(batch: &Batch) -> opentelemetry_sdk::logs::BatchConfig {
-    let mut config = opentelemetry_sdk::logs::BatchConfigBuilder::default();
-    if let Some(ms) = batch.schedule_delay {
-        config = config.with_scheduled_delay(Duration::from_millis(ms));
-    }
-    if let Some(n) = batch.max_queue_size {
-        config = config.with_max_queue_size(n);
-    }
-    if let Some(n) = batch.max_export_batch_size {
-        config = config.with_max_export_batch_size(n);
-    }
-    config.build()
+/// A batch processor's settings for traces or logs (two builder types,
+/// one API).
+macro_rules! batch_config {
+    ($builder:ty, $batch:expr) => {{
+        let batch: &Batch = $batch;
+        let mut config = <$builder>::default();
+        if let Some(ms) = batch.schedule_delay {
+            config = config.with_scheduled_delay(Duration::from_millis(ms));
+        }
+        if let Some(n) = batch.max_queue_size {
+            config = config.with_max_queue_size(n);
+        }
+        if let Some(n) = batch.max_export_batch_size {
+            config = config.with_max_export_batch_size(n);
+        }
+        config.build()
+    }};
 }
 
 /// What the traces layer takes: the spans made to be exported, and not
@@ -192,7 +183,10 @@ impl SelfTelemetry {
                 );
                 builder = builder.with_span_processor(
                     opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
-                        .with_batch_config(span_batch(&processor.batch))
+                        .with_batch_config(batch_config!(
+                            opentelemetry_sdk::trace::BatchConfigBuilder,
+                            &processor.batch
+                        ))
                         .build(),
                 );
             }
@@ -214,7 +208,10 @@ impl SelfTelemetry {
                 );
                 builder = builder.with_log_processor(
                     opentelemetry_sdk::logs::BatchLogProcessor::builder(exporter)
-                        .with_batch_config(log_batch(&processor.batch))
+                        .with_batch_config(batch_config!(
+                            opentelemetry_sdk::logs::BatchConfigBuilder,
+                            &processor.batch
+                        ))
                         .build(),
                 );
             }

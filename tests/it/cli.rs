@@ -593,7 +593,10 @@ service:
     assert!(inspected.contains("2 records, 20 items"), "{inspected}");
     // Again, the destination back: the rest goes, the queue is empty.
     let (_, said) = queue(&["replay", "--dir", &dir_arg, "--to", &to]);
-    assert!(said.contains("replayed 2 requests (20 items); 0 left"), "{said}");
+    assert!(
+        said.contains("replayed 2 requests (20 items); 0 left"),
+        "{said}"
+    );
     let delivered = destination.state.requests::<Traces>();
     let mut numbers = span_numbers(&delivered);
     numbers.sort_unstable();
