@@ -5,8 +5,8 @@
 //! `/metrics` (`ignis_exporter_destination_up`, failed attempts, retries,
 //! last success, how long each attempt took) and `/api/status`.
 
-use super::ledger::now_ms;
 use crate::metrics::{Counter, Histogram, Registry};
+use crate::queue::now_ms;
 use crate::queue::AnyQueue;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,12 +2,11 @@
 //! (bounded, in memory), for operators to check delivery at `/api/ledger`.
 
 use crate::metrics::{Counter, Registry};
+use crate::queue::now_ms;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-pub use crate::queue::now_ms;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -3,12 +3,12 @@
 use super::batch::split_encoded;
 use super::delivery::DeliveryConfig;
 use super::health::Health;
-use super::ledger::{self, Ledger, LedgerOutcome, Settled};
+use super::ledger::{Ledger, LedgerOutcome, Settled};
 use super::retry::Backoff;
 use super::{Batch, Outcome, Transport};
 use crate::budget::Budget;
 use crate::metrics::{Counter, Registry};
-use crate::queue::{Entry, Queue};
+use crate::queue::{now_ms, Entry, Queue};
 use crate::signal::Signal;
 use bytes::{Bytes, BytesMut};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -192,7 +192,7 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
         let mut pending = vec![batch];
         while let Some(batch) = pending.pop() {
             let items = batch.items as u64;
-            let first_attempt = ledger::now_ms();
+            let first_attempt = now_ms();
             let mut attempts = 0;
             // What became of this batch; `None` when it was split into `pending`.
             let outcome: Option<LedgerOutcome> = loop {
@@ -310,7 +310,7 @@ impl<S: Signal, T: Transport<S>> Sender<S, T> {
 
     /// At most one warning per `LOG_EVERY` for repeated events.
     fn log_allowed(&self) -> bool {
-        let now = ledger::now_ms();
+        let now = now_ms();
         let last = self.last_log_ms.load(Ordering::Relaxed);
         now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64
             && self

@@ -75,23 +75,22 @@ impl RefusalBursts {
         // Closes the burst once it has been quiet for `QUIET`.
         let bursts = Arc::clone(self);
         tokio::spawn(async move {
-            loop {
-                let last = match bursts.lock().as_ref() {
-                    Some(open) => open.last,
-                    None => return,
-                };
-                if last.elapsed() >= QUIET {
-                    bursts.close();
-                    return;
-                }
+            while let Some(last) = bursts.close_if_quiet() {
                 tokio::time::sleep_until(last + QUIET).await;
             }
         });
     }
 
-    fn close(&self) {
-        let Some(burst) = self.lock().take() else {
-            return;
+    /// Closes the burst if it has been quiet for `QUIET` (checked and
+    /// taken under one lock, so a refusal arriving meanwhile is counted in
+    /// it); else returns its last refusal's time.
+    fn close_if_quiet(&self) -> Option<Instant> {
+        let burst = {
+            let mut open = self.lock();
+            match open.as_ref() {
+                Some(burst) if burst.last.elapsed() < QUIET => return Some(burst.last),
+                _ => open.take()?,
+            }
         };
         burst.span.record("refused", burst.refused);
         tracing::info!(
@@ -102,6 +101,7 @@ impl RefusalBursts {
             lasted_ms = burst.last.duration_since(burst.started).as_millis() as u64,
             "refusals ended: taking data again"
         );
+        None
     }
 }
 

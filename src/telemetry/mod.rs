@@ -9,7 +9,8 @@ pub mod otlp;
 
 use crate::config::{LogFormat, LogsConfig, TelemetryConfig};
 use crate::metrics::Registry;
-use otlp::{BoxedLayer, SelfTelemetry, SELF_SPANS};
+use crate::SELF_SPANS;
+use otlp::{BoxedLayer, SelfTelemetry};
 use std::sync::Arc;
 use tracing::Metadata;
 use tracing_subscriber::filter::{FilterFn, Filtered as Filtered_};

@@ -25,7 +25,7 @@ use tracing::{Metadata, Subscriber};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-pub use crate::SELF_SPANS;
+use crate::SELF_SPANS;
 
 /// What the agent's own telemetry runs on while it is configured.
 pub struct SelfTelemetry {

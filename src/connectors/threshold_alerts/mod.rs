@@ -28,6 +28,7 @@ use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::proto::resource::v1::Resource;
 use crate::signal::walk::string_attribute;
 use crate::signal::{AnyRequest, Logs, SignalKind, Traces};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,6 +47,35 @@ struct Standing {
     bad_in_a_row: u32,
     good_in_a_row: u32,
     firing: bool,
+}
+
+impl Standing {
+    /// Counts one window; returns the transition it makes, if any: fires
+    /// (true) after `fire_after` bad windows in a row, resolves (false)
+    /// after `resolve_after` good ones.
+    fn count(&mut self, violated: bool, rule: &RuleConfig) -> Option<bool> {
+        if violated {
+            self.bad_in_a_row += 1;
+            self.good_in_a_row = 0;
+            if !self.firing && self.bad_in_a_row >= rule.fire_after {
+                self.firing = true;
+                return Some(true);
+            }
+        } else {
+            self.good_in_a_row += 1;
+            self.bad_in_a_row = 0;
+            if self.firing && self.good_in_a_row >= rule.resolve_after {
+                self.firing = false;
+                return Some(false);
+            }
+        }
+        None
+    }
+
+    /// Neither firing nor on its way to.
+    fn quiet(&self) -> bool {
+        !self.firing && self.bad_in_a_row == 0
+    }
 }
 
 pub struct ThresholdAlerts {
@@ -197,35 +227,21 @@ impl ThresholdAlerts {
                     rule.min_spans,
                 );
                 let violated = value.is_some_and(|v| rule.violated_by(v));
-                if !standings.contains_key(&subject) {
-                    if standings.len() >= self.config.max_subjects {
+                let full = standings.len() >= self.config.max_subjects;
+                let standing = match standings.entry(subject.clone()) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(new) if !full => new.insert(Standing::default()),
+                    Entry::Vacant(_) => {
                         self.over_limit.add(1);
                         continue;
                     }
-                    standings.insert(subject.clone(), Standing::default());
-                }
-                let Some(standing) = standings.get_mut(&subject) else {
-                    continue;
                 };
-                if violated {
-                    standing.bad_in_a_row += 1;
-                    standing.good_in_a_row = 0;
-                    if !standing.firing && standing.bad_in_a_row >= rule.fire_after {
-                        standing.firing = true;
-                        transitions.push((subject.clone(), rule, true, value));
-                    }
-                } else {
-                    standing.good_in_a_row += 1;
-                    standing.bad_in_a_row = 0;
-                    if standing.firing && standing.good_in_a_row >= rule.resolve_after {
-                        standing.firing = false;
-                        transitions.push((subject.clone(), rule, false, value));
-                    }
+                if let Some(firing) = standing.count(violated, rule) {
+                    transitions.push((subject.clone(), rule, firing, value));
                 }
-                // A quiet subject, neither firing nor on its way to, is
-                // forgotten: what is kept is bounded by what misbehaves.
-                let seen = window.contains_key(&subject.service);
-                if !standing.firing && standing.bad_in_a_row == 0 && !seen {
+                // A quiet subject the window did not see is forgotten: what
+                // is kept is bounded by what misbehaves.
+                if standing.quiet() && !window.contains_key(&subject.service) {
                     standings.remove(&subject);
                 }
             }
