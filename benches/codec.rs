@@ -47,8 +47,12 @@ fn bench(c: &mut Criterion) {
     });
     // Redaction with its defaults (`redaction: {}`), on a fresh copy each
     // time; the copy alone is measured too.
-    let redaction =
-        Redaction::new(&RedactionConfig::default(), &Registry::default(), "bench").unwrap();
+    let redaction = Redaction::new(
+        &RedactionConfig::default(),
+        &std::sync::Arc::new(Registry::default()),
+        "bench",
+    )
+    .unwrap();
     group.bench_function("clone", |b| b.iter(|| request.clone()));
     group.bench_function("clone_and_redact", |b| {
         b.iter(|| {

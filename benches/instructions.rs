@@ -33,8 +33,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(0);
-    let redaction =
-        Redaction::new(&RedactionConfig::default(), &Registry::default(), "count").unwrap();
+    let redaction = Redaction::new(
+        &RedactionConfig::default(),
+        &std::sync::Arc::new(Registry::default()),
+        "count",
+    )
+    .unwrap();
     let chain = WireChain::new(&[Arc::new(redaction) as Arc<dyn Processor>])
         .expect("redaction without summary runs on the wire");
     for _ in 0..rounds {

@@ -23,7 +23,7 @@ fn chain() -> &'static (Vec<Arc<dyn Processor>>, WireChain) {
                 &env,
             )),
             Arc::new(
-                Redaction::new(&RedactionConfig::default(), &Registry::default(), "r").unwrap(),
+                Redaction::new(&RedactionConfig::default(), &std::sync::Arc::new(Registry::default()), "r").unwrap(),
             ),
         ];
         let wire = WireChain::new(&processors).expect("runs on the wire");

@@ -105,13 +105,30 @@ fn secret() -> impl Strategy<Value = String> {
         (1u8..=254, 0u8..=255, 0u8..=255, 1u8..=254)
             .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
         (0u16..0xffff, 0u16..0xffff).prop_map(|(a, b)| format!("2001:db8::{a:x}:{b:x}")),
-        (alnum(20, false), alnum(30, false), alnum(40, false))
-            .prop_map(|(h, p, s)| format!("eyJ{h}.eyJ{p}.{s}")),
+        // RFC 7519: the header is base64url JSON naming its `alg`.
+        (0usize..3, alnum(30, false), alnum(40, false)).prop_map(|(alg, p, s)| {
+            let header = [
+                "eyJhbGciOiJIUzI1NiJ9",
+                "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9",
+                "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0",
+            ][alg];
+            format!("{header}.eyJ{p}.{s}")
+        }),
         alnum(32, false).prop_map(|t| format!("Bearer {t}")),
         alnum(16, true).prop_map(|k| format!("AKIA{k}")),
         alnum(40, false)
             .prop_map(|k| format!("aws_secret_access_key={}", k.replace(['a', 'b'], "/"))),
-        alnum(36, false).prop_map(|k| format!("ghp_{k}")),
+        // GitHub's format: 30 random base62 and their CRC32 in base62.
+        alnum(30, false).prop_map(|k| {
+            const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+            let mut n = crc32fast::hash(k.as_bytes());
+            let mut check = [b'0'; 6];
+            for slot in check.iter_mut().rev() {
+                *slot = BASE62[(n % 62) as usize];
+                n /= 62;
+            }
+            format!("ghp_{k}{}", std::str::from_utf8(&check).unwrap())
+        }),
         alnum(24, false).prop_map(|k| format!("xoxb-1234-{k}")),
         iban(),
         alnum(64, false)
@@ -243,7 +260,7 @@ fn redaction() -> &'static Redaction {
     REDACTION.get_or_init(|| {
         Redaction::new(
             &RedactionConfig::default(),
-            &Registry::default(),
+            &Arc::new(Registry::default()),
             "redaction",
         )
         .unwrap()
@@ -327,7 +344,7 @@ fn hashing_is_keyed_and_consistent() {
         hash_key: Some(key.into()),
         ..RedactionConfig::default()
     };
-    let registry = Registry::default();
+    let registry = Arc::new(Registry::default());
     let a = Redaction::new(&config("key-one-0123456789"), &registry, "r").unwrap();
     let b = Redaction::new(&config("key-two-0123456789"), &registry, "r").unwrap();
     let run = |r: &Redaction| {
@@ -344,7 +361,7 @@ fn hashing_is_keyed_and_consistent() {
 #[test]
 fn summaries_count_and_name_only_when_asked_and_allowed_keys_keep_only_those() {
     use ignis_agent::processors::redaction::RedactionSummary;
-    let registry = Registry::default();
+    let registry = Arc::new(Registry::default());
     let run = |config: RedactionConfig| {
         let r = Redaction::new(&config, &registry, "r").unwrap();
         let mut t = traces("bob@example.com");
@@ -477,7 +494,7 @@ fn metrics(text: &str) -> Metrics {
 fn chains() -> &'static [Vec<Arc<dyn Processor>>] {
     static CHAINS: std::sync::OnceLock<Vec<Vec<Arc<dyn Processor>>>> = std::sync::OnceLock::new();
     CHAINS.get_or_init(|| {
-        let registry = Registry::default();
+        let registry = Arc::new(Registry::default());
         let env = |k: &str| match k {
             "K8S_POD_NAME" => Some("checkout-7d9f".to_string()),
             "HOSTNAME" => Some("node-a".to_string()),
@@ -724,7 +741,7 @@ fn a_look_alike_key_does_not_shield_the_next_one() {
         redaction()
             .text("Authorization: Bearer abcdefgh12345678 done")
             .unwrap(),
-        "Authorization: <redacted:key_value> done"
+        "Authorization: <redacted:http_authorization> done"
     );
 }
 

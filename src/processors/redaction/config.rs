@@ -1,6 +1,6 @@
 //! The `redaction` processor's settings and their rules.
 
-use super::detectors::BUILTIN;
+use super::detectors;
 use crate::config::component::Invalid;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactionConfig {
+    /// `audit` leaves every value as it is and reports what each rule
+    /// would have redacted (`GET /api/redaction`, `/metrics`).
+    pub mode: RedactionMode,
     pub action: RedactAction,
     /// Only these built-in detectors (all when absent).
     pub detectors: Option<Vec<String>>,
@@ -44,6 +47,7 @@ pub enum RedactionSummary {
 impl Default for RedactionConfig {
     fn default() -> Self {
         RedactionConfig {
+            mode: RedactionMode::Redact,
             action: RedactAction::Mask,
             detectors: None,
             disable_detectors: Vec::new(),
@@ -61,6 +65,14 @@ impl Default for RedactionConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+pub enum RedactionMode {
+    #[default]
+    Redact,
+    Audit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
 pub enum RedactAction {
     /// Keep the key, replace what was found with `<redacted:rule>`.
     #[default]
@@ -69,6 +81,19 @@ pub enum RedactAction {
     Hash,
     /// Remove the attribute.
     Drop,
+    /// Leave the value; count the finding by detector, location and key.
+    Report,
+}
+
+impl RedactAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            RedactAction::Mask => "mask",
+            RedactAction::Hash => "hash",
+            RedactAction::Drop => "drop",
+            RedactAction::Report => "report",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,7 +108,7 @@ pub struct CustomDetector {
 impl RedactionConfig {
     /// Detector names exist; hashing has a key long enough not to be reversed.
     pub(super) fn check(&self) -> Result<(), Invalid> {
-        let known: Vec<&str> = BUILTIN.iter().map(|d| d.name).collect();
+        let known: Vec<&str> = detectors::all().map(|(_, d)| d.name).collect();
         let names = self
             .detectors
             .iter()
@@ -112,11 +137,31 @@ impl RedactionConfig {
                 .custom
                 .iter()
                 .any(|d| d.action == Some(RedactAction::Hash));
+        let hashes = hashes && self.mode == RedactionMode::Redact;
         if hashes && self.hash_key.as_ref().is_none_or(|k| k.len() < 16) {
             return Err(Invalid::new(
                 "hash needs a `hash_key` of at least 16 bytes, e.g. ${env:IGNIS_REDACTION_KEY}: an unkeyed hash of a short value can be reversed",
             ));
         }
+        if self.custom.len() + known.len() > super::engine::MAX_RULES {
+            return Err(Invalid::at(
+                "custom",
+                format!(
+                    "at most {} custom detectors",
+                    super::engine::MAX_RULES - known.len()
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// The action a detector's findings get.
+    pub fn action_of(&self, detector: &str, custom: Option<RedactAction>) -> RedactAction {
+        if self.mode == RedactionMode::Audit {
+            return RedactAction::Report;
+        }
+        custom
+            .or_else(|| self.detector_actions.get(detector).copied())
+            .unwrap_or(self.action)
     }
 }

@@ -24,6 +24,7 @@ pub const DEFAULT_BLOCKED: &[&str] = &[
     "credentials",
     "connectionstring",
     "signature",
+    "ssn",
 ];
 
 pub struct BlockedKeys {

@@ -2,15 +2,23 @@
 //!
 //! Two kinds of rules, applied everywhere data hides (`signal/walk.rs`): keys
 //! whose values are secret whatever they hold (`keys.rs`), and value
-//! detectors that find secrets inside any string (`detectors.rs`), including
-//! values in arrays and nested key-value lists. Every string is scanned once
-//! by a `RegexSet`; a string no rule matches costs no allocation.
+//! detectors that find secrets inside any string (`detectors/`, run by
+//! `engine.rs`), including values in arrays, nested key-value lists and
+//! strings holding JSON (`json_text.rs`). A string no rule matches costs no
+//! allocation. In audit mode, or for a detector whose action is `report`,
+//! findings are counted (`audit.rs`) and the data left as it is.
 
+mod audit;
+mod checks;
 mod config;
 mod detectors;
-mod keys;
+mod engine;
+mod json_text;
+pub(crate) mod keys;
 
+pub use audit::{findings_json, Site};
 pub use config::*;
+pub use detectors::{all as builtin_detectors, Builtin};
 
 use crate::config::component::{settings, Context, Invalid};
 use crate::config::de::DeError;
@@ -21,30 +29,27 @@ use crate::proto::common::v1::any_value::Value;
 use crate::proto::common::v1::{AnyValue, ArrayValue, KeyValue};
 use crate::signal::walk::{Place, Visitor, Walk};
 use crate::signal::AnyRequest;
+use engine::{Engine, Hit, Rule};
 use hmac::{Hmac, Mac};
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use sha2::Sha256;
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-pub use detectors::BUILTIN;
+/// Values redacted, by processor and rule.
+pub const REDACTED_METRIC: &str = "ignis_redacted_values";
 
+/// What the processor keeps of each detector besides the engine's rule.
 struct Detector {
     name: String,
-    regex: Regex,
-    check: Option<fn(&str) -> bool>,
-    context: Option<fn(&str) -> bool>,
-    /// `key_value`: the blocked-key list judges the key, only the value goes.
-    keyed: bool,
     action: RedactAction,
     count: Counter,
 }
 
 pub struct Redaction {
-    set: RegexSet,
+    engine: Engine,
     detectors: Vec<Detector>,
-    blocked: keys::BlockedKeys,
+    blocked: Arc<keys::BlockedKeys>,
     blocked_action: RedactAction,
     /// Per blocked word, as `rule="key:<word>"`.
     blocked_counts: Vec<Counter>,
@@ -52,95 +57,101 @@ pub struct Redaction {
     disallowed_count: Counter,
     hash_key: Option<Vec<u8>>,
     summary: RedactionSummary,
+    audit: audit::Audit,
 }
 
 impl Redaction {
-    pub fn new(config: &RedactionConfig, registry: &Registry, name: &str) -> Result<Self, Invalid> {
+    pub fn new(
+        config: &RedactionConfig,
+        registry: &Arc<Registry>,
+        name: &str,
+    ) -> Result<Self, Invalid> {
         config.check()?;
-        let counter = |rule: &str| {
-            registry.counter(
-                "ignis_redacted_values",
-                &[("processor", name), ("rule", rule)],
-            )
-        };
-        let mut detectors = Vec::new();
-        for builtin in BUILTIN {
-            let enabled = match &config.detectors {
-                Some(list) => list.iter().any(|d| d == builtin.name),
-                None => true,
-            } && !config.disable_detectors.iter().any(|d| d == builtin.name);
-            if enabled {
-                let keyed = builtin.pattern.contains(detectors::STEMS);
-                let pattern = if keyed {
-                    // The configured extra blocked keys are stems too.
-                    let extra: Vec<String> = config
-                        .blocked_keys
-                        .iter()
-                        .map(|k| {
-                            regex::escape(
-                                &k.chars()
-                                    .filter(char::is_ascii_alphanumeric)
-                                    .collect::<String>(),
-                            )
-                        })
-                        .filter(|k| !k.is_empty())
-                        .collect();
-                    let stems = std::iter::once(detectors::KEY_STEMS.to_owned())
-                        .chain(extra)
-                        .collect::<Vec<_>>()
-                        .join("|");
-                    builtin.pattern.replace(detectors::STEMS, &stems)
-                } else {
-                    builtin.pattern.to_owned()
-                };
-                detectors.push(Detector {
-                    name: builtin.name.to_owned(),
-                    regex: Regex::new(&pattern)
-                        .map_err(|e| Invalid::new(format!("detector {}: {e}", builtin.name)))?,
-                    check: builtin.check,
-                    context: builtin.context,
-                    keyed,
-                    action: config
-                        .detector_actions
-                        .get(builtin.name)
-                        .copied()
-                        .unwrap_or(config.action),
-                    count: counter(builtin.name),
-                });
+        let counter =
+            |rule: &str| registry.counter(REDACTED_METRIC, &[("processor", name), ("rule", rule)]);
+        let blocked = Arc::new(keys::BlockedKeys::new(
+            config.default_blocked_keys,
+            &config.blocked_keys,
+        ));
+        // The configured extra blocked keys are `key_value` stems too.
+        let stems = std::iter::once(detectors::KEY_STEMS.to_owned())
+            .chain(config.blocked_keys.iter().filter_map(|k| {
+                let word: String = k.chars().filter(char::is_ascii_alphanumeric).collect();
+                (!word.is_empty()).then(|| regex::escape(&word))
+            }))
+            .collect::<Vec<_>>()
+            .join("|");
+        let (mut rules, mut anchors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        for (_, builtin) in detectors::all() {
+            let enabled = config
+                .detectors
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|d| d == builtin.name))
+                && !config.disable_detectors.iter().any(|d| d == builtin.name);
+            if !enabled {
+                continue;
             }
+            let pattern = builtin.pattern.replace(detectors::STEMS, &stems);
+            let regex = Regex::new(&pattern)
+                .map_err(|e| Invalid::new(format!("detector {}: {e}", builtin.name)))?;
+            let blocked_keys = builtin.blocked_key.then(|| Arc::clone(&blocked));
+            rules.push(Rule::new(
+                regex,
+                builtin.gate,
+                builtin.check,
+                builtin.context,
+                blocked_keys,
+            ));
+            let mut list: Vec<String> = builtin.anchors.iter().map(|a| a.to_string()).collect();
+            if builtin.blocked_key {
+                list.extend(config.blocked_keys.iter().cloned());
+            }
+            anchors.push(list);
+            kept.push(Detector {
+                name: builtin.name.to_owned(),
+                action: config.action_of(builtin.name, None),
+                count: counter(builtin.name),
+            });
         }
         for custom in &config.custom {
             let regex = Regex::new(&custom.regex).map_err(|e| {
                 Invalid::at("custom", format!("custom detector {}: {e}", custom.name))
             })?;
-            detectors.push(Detector {
-                name: custom.name.clone(),
+            rules.push(Rule::new(
                 regex,
-                check: None,
-                context: None,
-                keyed: false,
-                action: custom.action.unwrap_or(config.action),
+                detectors::Gate::default(),
+                None,
+                None,
+                None,
+            ));
+            anchors.push(Vec::new());
+            kept.push(Detector {
+                name: custom.name.clone(),
+                action: config.action_of(&custom.name, custom.action),
                 count: counter(&custom.name),
             });
         }
-        let set = RegexSet::new(detectors.iter().map(|d| d.regex.as_str()))
-            .map_err(|e| Invalid::new(e.to_string()))?;
-        let blocked = keys::BlockedKeys::new(config.default_blocked_keys, &config.blocked_keys);
+        let engine = Engine::new(rules, &anchors).map_err(Invalid::new)?;
+        let blocked_action = match config.mode {
+            RedactionMode::Audit => RedactAction::Report,
+            RedactionMode::Redact => config.blocked_key_action.unwrap_or(config.action),
+        };
         Ok(Redaction {
-            set,
-            detectors,
+            engine,
+            detectors: kept,
             blocked_counts: blocked
                 .words()
                 .iter()
                 .map(|w| counter(&format!("key:{w}")))
                 .collect(),
             blocked,
-            blocked_action: config.blocked_key_action.unwrap_or(config.action),
+            blocked_action,
             allowed: (!config.allowed_keys.is_empty())
                 .then(|| config.allowed_keys.iter().cloned().collect()),
             disallowed_count: counter("not_allowed_key"),
             hash_key: config.hash_key.as_ref().map(|k| k.as_bytes().to_vec()),
             summary: config.summary,
+            audit: audit::Audit::new(registry, name),
         })
     }
 
@@ -150,8 +161,14 @@ impl Redaction {
 
     /// Whether it can run on the wire (`processors/on_wire.rs`): summary
     /// attributes are added per item, which only the decoded path does.
+    /// Reports name their location, which only the decoded walk knows.
     pub fn runs_on_wire(&self) -> bool {
         self.summary == RedactionSummary::None
+            && self.blocked_action != RedactAction::Report
+            && self
+                .detectors
+                .iter()
+                .all(|d| d.action != RedactAction::Report)
     }
 
     /// Whether an attribute with this key may be changed whatever its
@@ -165,7 +182,7 @@ impl Redaction {
     /// Whether some detector may match `text`; `false` means `apply`
     /// leaves it as it is. Allocates nothing and counts nothing.
     pub fn may_match(&self, text: &str) -> bool {
-        self.set.is_match(text)
+        self.engine.may_match(text)
     }
 
     /// `text` (a name or a message) as `apply` leaves it, when it changes.
@@ -176,7 +193,13 @@ impl Redaction {
     /// As `scan`, for the value of an attribute named `key` (which can
     /// clear a look-alike: an IPv4-shaped `service.version`).
     pub fn scan_value(&self, key: &str, text: &str) -> Option<(String, bool)> {
-        self.scan_in(Some(key), text)
+        self.scan_at(
+            Site {
+                location: "attributes",
+                key: Some(key),
+            },
+            text,
+        )
     }
 
     /// A keyed hash of `text`: equal inputs correlate, nobody without the
@@ -191,78 +214,87 @@ impl Redaction {
             .collect()
     }
 
-    fn replacement(&self, rule: &str, action: RedactAction, found: &str) -> String {
+    pub(crate) fn replacement(&self, rule: &str, action: RedactAction, found: &str) -> String {
         match action {
             RedactAction::Hash => format!("<{rule}:{}>", self.hash(found)),
-            RedactAction::Mask | RedactAction::Drop => format!("<redacted:{rule}>"),
+            RedactAction::Mask | RedactAction::Drop | RedactAction::Report => {
+                format!("<redacted:{rule}>")
+            }
         }
     }
 
     /// The text with every detected secret replaced, and whether a rule
     /// says to drop it; `None` when nothing matched.
     pub fn scan(&self, text: &str) -> Option<(String, bool)> {
-        self.scan_in(None, text)
+        self.scan_at(Site::TEXT, text)
     }
 
-    fn scan_in(&self, key: Option<&str>, text: &str) -> Option<(String, bool)> {
-        // `is_match` allocates nothing: most strings stop here.
-        if !self.may_match(text) {
+    /// As `scan`, for a string found at `site`: reported findings are
+    /// counted there; a string holding JSON is walked as a map.
+    pub fn scan_at(&self, site: Site<'_>, text: &str) -> Option<(String, bool)> {
+        self.scan_depth(site, text, 0)
+    }
+
+    /// As `scan_at`, for a string `depth` JSON documents deep.
+    fn scan_depth(&self, site: Site<'_>, text: &str, depth: usize) -> Option<(String, bool)> {
+        let hits = self.engine.find(site.key, text);
+        if hits.is_empty() {
             return None;
         }
-        let hits = self.set.matches(text);
-        let mut out = Cow::Borrowed(text);
-        let (mut changed, mut drop) = (false, false);
-        for index in hits.iter() {
-            let detector = &self.detectors[index];
-            let haystack: &str = &out;
-            let replaced = detector
-                .regex
-                .replace_all(haystack, |caps: &regex::Captures| {
-                    let found = &caps[0];
-                    if detector.check.is_some_and(|check| !check(found)) {
-                        return found.to_owned();
-                    }
-                    if let Some(context) = detector.context {
-                        let start = caps.get(0).map_or(0, |m| m.start());
-                        let before = &haystack[..start];
-                        // At the start of a value, the key is what comes before.
-                        let before = match key {
-                            Some(key) if before.trim().is_empty() => key,
-                            _ => before,
-                        };
-                        if !context(before) {
-                            return found.to_owned();
-                        }
-                    }
-                    if detector.keyed {
-                        if self.blocked.matches(&caps["key"]).is_none() {
-                            return found.to_owned();
-                        }
-                        changed = true;
-                        drop |= detector.action == RedactAction::Drop;
-                        detector.count.add(1);
-                        let secret =
-                            self.replacement(&detector.name, detector.action, &caps["secret"]);
-                        return format!("{}{}{secret}", &caps["key"], &caps["sep"]);
-                    }
-                    changed = true;
-                    drop |= detector.action == RedactAction::Drop;
-                    detector.count.add(1);
-                    self.replacement(&detector.name, detector.action, found)
-                });
-            if let Cow::Owned(text) = replaced {
-                out = Cow::Owned(text);
+        match json_text::redact(self, site, text, depth) {
+            None => self.replace(site, text, hits, true),
+            // Keys and anything the walk could not see (a secret in a
+            // key) are still scanned as text; the walk reported already.
+            Some(walked) => {
+                let walked_text = walked.as_deref().unwrap_or(text);
+                let rest = self.engine.find(site.key, walked_text);
+                match self.replace(site, walked_text, rest, false) {
+                    Some(done) => Some(done),
+                    None => walked.map(|text| (text, false)),
+                }
             }
         }
-        changed.then(|| (out.into_owned(), drop))
     }
 
-    /// Redacts a value in place (of an attribute named `key`, when it is
-    /// one): whether to keep the attribute holding it, and whether anything
-    /// was redacted.
-    fn value(&self, key: Option<&str>, value: &mut AnyValue) -> (bool, bool) {
+    /// `text` with `hits` replaced as their detectors' actions say.
+    fn replace(
+        &self,
+        site: Site<'_>,
+        text: &str,
+        hits: Vec<Hit>,
+        report: bool,
+    ) -> Option<(String, bool)> {
+        let (reports, hits): (Vec<Hit>, Vec<Hit>) = hits
+            .into_iter()
+            .partition(|h| self.detectors[h.rule].action == RedactAction::Report);
+        for hit in reports.iter().filter(|_| report) {
+            self.audit.report(&self.detectors[hit.rule].name, site);
+        }
+        if hits.is_empty() {
+            return None;
+        }
+        let (mut out, mut last, mut drop) = (String::with_capacity(text.len()), 0, false);
+        for hit in engine::merge(hits) {
+            let detector = &self.detectors[hit.rule];
+            detector.count.add(1);
+            drop |= detector.action == RedactAction::Drop;
+            out.push_str(&text[last..hit.start]);
+            out.push_str(&self.replacement(
+                &detector.name,
+                detector.action,
+                &text[hit.start..hit.end],
+            ));
+            last = hit.end;
+        }
+        out.push_str(&text[last..]);
+        Some((out, drop))
+    }
+
+    /// Redacts a value in place, found at `site`: whether to keep the
+    /// attribute holding it, and whether anything was redacted.
+    fn value(&self, site: Site<'_>, value: &mut AnyValue) -> (bool, bool) {
         match &mut value.value {
-            Some(Value::StringValue(text)) => match self.scan_in(key, text) {
+            Some(Value::StringValue(text)) => match self.scan_at(site, text) {
                 Some((_, true)) => (false, true),
                 Some((redacted, false)) => {
                     *text = redacted;
@@ -273,23 +305,50 @@ impl Redaction {
             Some(Value::ArrayValue(array)) => {
                 let mut changed = false;
                 array.values.retain_mut(|v| {
-                    let (keep, redacted) = self.value(key, v);
+                    let (keep, redacted) = self.value(site, v);
                     changed |= redacted;
                     keep
                 });
                 (true, changed)
             }
             // Nested keys are checked against the blocked list, not the allowed one.
-            Some(Value::KvlistValue(list)) => {
-                (true, !self.attributes(&mut list.values, false).is_empty())
-            }
+            Some(Value::KvlistValue(list)) => (
+                true,
+                !self
+                    .attributes(site.location, &mut list.values, false)
+                    .is_empty(),
+            ),
             _ => (true, false),
         }
     }
 
-    /// Redacts a list of attributes; returns the keys whose values were
-    /// redacted or dropped.
-    fn attributes(&self, attributes: &mut Vec<KeyValue>, item: bool) -> Vec<String> {
+    /// Whether `key` is blocked: counted, and reported rather than acted
+    /// on in audit mode (then `None`, as for a key that is not blocked).
+    pub(crate) fn blocked_key(&self, location: &'static str, key: &str) -> Option<RedactAction> {
+        let word = self.blocked.matches(key)?;
+        if self.blocked_action == RedactAction::Report {
+            let rule = format!("key:{}", self.blocked.words()[word]);
+            self.audit.report(
+                &rule,
+                Site {
+                    location,
+                    key: Some(key),
+                },
+            );
+            return None;
+        }
+        self.blocked_counts[word].add(1);
+        Some(self.blocked_action)
+    }
+
+    /// Redacts a list of attributes at `location`; returns the keys whose
+    /// values were redacted or dropped.
+    fn attributes(
+        &self,
+        location: &'static str,
+        attributes: &mut Vec<KeyValue>,
+        item: bool,
+    ) -> Vec<String> {
         let mut redacted = Vec::new();
         attributes.retain_mut(|kv| {
             if item {
@@ -301,13 +360,12 @@ impl Redaction {
                     }
                 }
             }
-            if let Some(word) = self.blocked.matches(&kv.key) {
-                self.blocked_counts[word].add(1);
-                let Some(value) = kv.value.as_mut() else {
-                    return true;
-                };
+            let Some(value) = kv.value.as_mut() else {
+                return true;
+            };
+            if let Some(action) = self.blocked_key(location, &kv.key) {
                 redacted.push(kv.key.clone());
-                return match self.blocked_action {
+                return match action {
                     RedactAction::Drop => false,
                     action => {
                         let text = text_of(value);
@@ -317,10 +375,11 @@ impl Redaction {
                     }
                 };
             }
-            let Some(value) = kv.value.as_mut() else {
-                return true;
+            let site = Site {
+                location,
+                key: Some(&kv.key),
             };
-            let (keep, changed) = self.value(Some(&kv.key), value);
+            let (keep, changed) = self.value(site, value);
             if changed {
                 redacted.push(kv.key.clone());
             }
@@ -371,23 +430,56 @@ fn text_of(value: &AnyValue) -> String {
 
 struct RedactVisitor<'a>(&'a Redaction);
 
+/// Where a place's attributes are, as findings name it.
+fn attributes_location(place: Place) -> &'static str {
+    match place {
+        Place::Resource => "resource.attributes",
+        Place::Scope => "scope.attributes",
+        Place::Span => "span.attributes",
+        Place::SpanEvent => "span.event.attributes",
+        Place::SpanLink => "span.link.attributes",
+        Place::LogRecord => "log.attributes",
+        Place::DataPoint => "datapoint.attributes",
+    }
+}
+
+/// Where a place's names and messages are.
+fn text_location(place: Place) -> &'static str {
+    match place {
+        Place::Span => "span.name_or_status",
+        Place::SpanEvent => "span.event.name",
+        Place::LogRecord => "log.event_name",
+        _ => "name",
+    }
+}
+
 impl Visitor for RedactVisitor<'_> {
     fn attributes(&mut self, place: Place, attributes: &mut Vec<KeyValue>) {
-        let redacted = self.0.attributes(attributes, place.is_item());
+        let redacted = self
+            .0
+            .attributes(attributes_location(place), attributes, place.is_item());
         if place.is_item() {
             self.0.summarize(attributes, redacted);
         }
     }
 
-    fn text(&mut self, _place: Place, text: &mut String) {
+    fn text(&mut self, place: Place, text: &mut String) {
         // A name can't be dropped: a drop rule masks it.
-        if let Some(redacted) = self.0.text(text) {
+        let site = Site {
+            location: text_location(place),
+            key: None,
+        };
+        if let Some((redacted, _)) = self.0.scan_at(site, text) {
             *text = redacted;
         }
     }
 
     fn body(&mut self, body: &mut AnyValue) {
-        if !self.0.value(None, body).0 {
+        let site = Site {
+            location: "log.body",
+            key: None,
+        };
+        if !self.0.value(site, body).0 {
             body.value = Some(Value::StringValue("<redacted>".into()));
         }
     }

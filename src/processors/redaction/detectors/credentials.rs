@@ -1,0 +1,89 @@
+//! Credentials recognized by where they stand rather than by their shape:
+//! in a URL, in an HTTP header line, after a secret-looking key.
+
+use super::{Builtin, RULE};
+use crate::processors::redaction::checks;
+
+pub const DETECTORS: &[Builtin] = &[
+    Builtin {
+        name: "url_credentials",
+        anchors: &["://"],
+        // The password of `scheme://user:password@host` (database URLs,
+        // brokers, HTTP basic auth in a URL); the user name stays.
+        pattern: r"(?i)[a-z][a-z0-9+.-]*://[^\s:/?#@]*:(?P<secret>[^\s@/?#]+)@",
+        about: "passwords in URLs (RFC 3986 userinfo): `postgres://`, `mysql://`, `mongodb+srv://`, `redis://:pass@`, `amqp://`, `https://user:pass@`",
+        example: "postgres://app:s3cr3t-Pa55@db.internal:5432/orders",
+        not: "https://example.com:8443/path",
+        ..RULE
+    },
+    Builtin {
+        name: "http_authorization",
+        anchors: &["authorization"],
+        // A scheme with parameters (Digest, AWS SigV4) to the end of the
+        // line; otherwise the scheme and its one credential.
+        pattern: r"(?i)(?:proxy-)?authorization\s*:\s*(?P<secret>(?:digest|aws4-hmac-sha256|hoba|mutual|vapid)[ \t][^\r\n]*[^\s\r\n]|(?:[a-z][a-z0-9-]*[ \t]+)?[A-Za-z0-9._~+/=-]+)",
+        about: "the credentials of `Authorization` and `Proxy-Authorization` header lines inside text (RFC 9110), whatever the scheme",
+        example: "GET / HTTP/1.1\r\nAuthorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\r\n",
+        not: "authorization failed for user",
+        ..RULE
+    },
+    Builtin {
+        name: "http_cookie",
+        anchors: &["cookie"],
+        pattern: r"(?i)(?-u:\b)(?:set-)?cookie\s*:\s*(?P<secret>[^\r\n]*[^\s\r\n])",
+        about: "the value of `Cookie` and `Set-Cookie` header lines inside text (RFC 6265): every cookie of the list",
+        example: "Set-Cookie: SID=31d4d96e407aad42; Path=/; Secure; HttpOnly",
+        not: "cookie banner accepted",
+        ..RULE
+    },
+    Builtin {
+        name: "api_key_header",
+        anchors: &["api-key", "auth-token", "access-token", "apikey"],
+        pattern: r"(?i)(?-u:\b)(?:x-)?(?:api-?key|auth-token|access-token)\s*:\s*(?P<secret>[^\r\n]*[^\s\r\n])",
+        about: "API key header lines inside text: `X-Api-Key`, `Api-Key`, `X-Auth-Token`, `X-Access-Token`",
+        example: "X-Api-Key: 9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        not: "api-key rotation scheduled",
+        ..RULE
+    },
+    Builtin {
+        name: "bearer",
+        anchors: &["bearer", "basic", "token"],
+        pattern: r"(?i)(?-u:\b)(?:bearer|basic|token)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})",
+        check: Some(credential_like),
+        about: "credentials after an HTTP auth scheme in free text (`Bearer …`, `Basic …`, `token …`, RFC 6750 / RFC 7617)",
+        example: "retrying with Bearer 8f14e45fceea167a5a36dedd4bea2543",
+        not: "the token expired yesterday",
+        ..RULE
+    },
+    Builtin {
+        // `key=value`, `key: value`, `"key": "value"`, `key='value'`, URL
+        // query and form parameters, cookie lists, inside any text: the
+        // value of a blocked key is redacted, the key kept.
+        name: "key_value",
+        anchors: &["pass", "pwd", "secret", "token", "key", "auth", "cookie", "session", "credential", "signature", "connection", "ssn"],
+        // An auth scheme and its credential count as one value
+        // (`Authorization: Bearer …`); otherwise a value ends at a space.
+        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:{stems})[A-Za-z0-9_.-]*)(?P<sep>\\?["']?\s*[:=]\s*\\?["']?)(?P<secret>(?:bearer|basic|digest|token|negotiate|apikey)[ \t]+[A-Za-z0-9._~+/=-]+|[^\s&;,"'<>\\]+)"#,
+        blocked_key: true,
+        about: "values of blocked keys (the blocked-key list) inside any text: `k=v` and `k: v` lists, JSON, quoted values, query strings, form bodies, cookie lists",
+        example: "login ok user=bob passwd=hunter2xyz session_id=8f14e45f",
+        not: "max_tokens=512 token_count=42",
+        ..RULE
+    },
+    Builtin {
+        name: "generic_secret",
+        anchors: &["key", "secret", "token", "pass", "cred", "salt", "sig", "private", "pat"],
+        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:key|secret|token|pass|cred|salt|sig|private|pat)[A-Za-z0-9_.-]*)\\?["']?\s*[:=]\s*\\?["']?(?P<secret>[A-Za-z0-9+/=_.~-]{16,})"#,
+        check: Some(checks::high_entropy),
+        about: "a high-entropy value (≥ 16 characters, letters and digits, ≥ 3.5 bits/character, not hex or a UUID) after a secret-looking key not on the blocked list (`signing_key=…`, `webhook_salt: …`)",
+        example: "signing_key=q8Xz2LmP4vR7nT1wK9bYd3F",
+        not: "cache_key=user_profile_settings",
+        ..RULE
+    },
+];
+
+/// After `token` or `basic` in prose ("token expired", "basic auth"),
+/// only something with a digit or a symbol is a credential.
+fn credential_like(text: &str) -> bool {
+    text.bytes().any(|b| !b.is_ascii_alphabetic())
+}
