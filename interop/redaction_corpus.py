@@ -5,44 +5,25 @@
 
 Writes into OUT_DIR:
   values.jsonl       secrets and look-alikes: {kind, family, detector, value, needle}
-  placements.jsonl   every value planted in every location, each in one text shape:
-                     {id, kind, family, detector, location, shape, signal, key, text, needle}
-                     (`needle` there is the value's needle as it appears in `text`: JSON-escaped
-                     in the json shape, percent-encoded in the url shape; `key` is the attribute
-                     key holding `text`, null where the location has none)
-  {traces,logs,metrics}-NNN.pb    OTLP Export*ServiceRequest (official opentelemetry-proto
-                     classes), each <= 2 MiB; the item carrying a placement has int `corpus.id`
-  {traces,logs,metrics}-NNN.json  the same requests as OTLP/JSON (lowerCamelCase, hex ids,
-                     integer enums), also each <= 2 MiB
+  placements.jsonl   every value planted in every location, in one text shape each: {id, kind,
+                     family, detector, location, shape, signal, key, text, needle}; `needle` is the
+                     value's needle as it appears in `text` (JSON-escaped in the json shape,
+                     percent-encoded in the url shape), `key` the attribute key holding `text`
+  {traces,logs,metrics}-NNN.pb / .json   OTLP Export*ServiceRequests (official opentelemetry-proto
+                     classes) and the same as OTLP/JSON, each <= 2 MiB; the span, log record or data
+                     point carrying a placement (the resource, for resource_attr) has int `corpus.id`
   summary.json       counts per kind / family / detector / location / shape / signal
 
-Validity comes from libraries we did not write, not from us: python-stdnum judges national
-ids, IBANs, cards, bitcoin addresses and MACs (random candidates are kept only when stdnum
-accepts them; the look-alikes only when it rejects them, and only when no other stdnum
-validator nor libphonenumber's PhoneNumberMatcher accepts them either); `phonenumbers`
-(libphonenumber) judges every phone. Token formats follow the vendors' published formats
-(source next to each generator). Every random part comes from random.Random(seed) (Faker is
-seeded from the same seed): nothing here is a real credential.
-
-The run ends with a self-check (asserts), including a second run in a child process with a
-different PYTHONHASHSEED whose files must be byte-identical.
+Validity comes from libraries we did not write: python-stdnum judges national ids, IBANs, cards,
+bitcoin addresses and MACs (random candidates kept only when stdnum accepts them; look-alikes only
+when it rejects them and no other check below accepts them), phonenumbers (libphonenumber) every
+phone. Token formats follow the vendors' published formats (source next to each generator). All
+random parts come from random.Random(seed) (Faker seeded from it): none is a real credential.
+The run ends with a self-check (asserts), including a second run in a child process with another
+PYTHONHASHSEED whose files must be byte-identical.
 """
 
-import argparse
-import base64
-import datetime
-import hashlib
-import ipaddress
-import json
-import os
-import re
-import string
-import subprocess
-import sys
-import tempfile
-import time
-import uuid
-import zlib
+import argparse, base64, datetime, hashlib, ipaddress, json, os, re, string, subprocess, sys, tempfile, time, uuid, zlib
 from collections import Counter
 from pathlib import Path
 from random import Random
@@ -59,7 +40,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.metrics.v1.metrics_pb2 import NumberDataPoint
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
-from phonenumbers import PhoneNumberFormat as PNF, PhoneNumberMatcher, PhoneNumberType
+from phonenumbers import Leniency, PhoneNumberFormat as PNF, PhoneNumberMatcher, PhoneNumberType
 from stdnum import bitcoin, iban, isbn, luhn, mac
 from stdnum.au import tfn
 from stdnum.bitcoin import bech32_checksum
@@ -108,12 +89,9 @@ WORDS = ["orders", "billing", "checkout", "catalog", "search", "payments", "ledg
          "inventory", "shipping", "profile", "auth", "notify", "report", "export", "cart"]
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
-SENTENCES = ["The import job stopped at {v} and will retry.",
-             "Customer support noted {v} in the ticket",
-             "upstream returned {v}, continuing with the next batch",
-             "Reference: {v}.",
-             "Please double-check ({v}) before the next release",
-             "while reconciling we saw {v} twice"]
+SENTENCES = ["The import job stopped at {v} and will retry.", "Customer support noted {v} in the ticket",
+             "upstream returned {v}, continuing with the next batch", "Reference: {v}.",
+             "Please double-check ({v}) before the next release", "while reconciling we saw {v} twice"]
 JAVA_STACK = ("java.lang.IllegalStateException: rejected input {v}\n"
               "\tat com.acme.orders.OrderService.place(OrderService.java:142)\n"
               "\tat com.acme.orders.OrderController.create(OrderController.java:57)\n"
@@ -126,7 +104,6 @@ PY_STACK = ("Traceback (most recent call last):\n"
             '    raise ValueError(f"rejected input {ref}")\n'
             "ValueError: rejected input {v}")
 
-
 # ---- encoding helpers -------------------------------------------------------------------------
 
 def b64(b): return base64.b64encode(b).decode()
@@ -134,11 +111,9 @@ def b64u(b): return base64.urlsafe_b64encode(b).decode().rstrip("=")
 def jesc(s): return json.dumps(s, ensure_ascii=False)[1:-1]  # as the string appears inside JSON
 def chunks(s, n): return [s[i:i + n] for i in range(0, len(s), n)]
 
-
 def pem(label, der, width=64, headers=""):
     # RFC 7468 textual encoding: base64 lines of 64 (OpenSSH uses 70).
     return f"-----BEGIN {label}-----\n{headers}" + "\n".join(chunks(b64(der), width)) + f"\n-----END {label}-----"
-
 
 def crc24(data):
     # RFC 4880 §6.1: the OpenPGP armor checksum.
@@ -151,47 +126,32 @@ def crc24(data):
                 crc ^= 0x1864CFB
     return crc & 0xFFFFFF
 
-
 def pgp_armor(kind, body):
     # RFC 4880 §6.2: header line, blank line, base64 body, "=" + CRC-24, footer.
     return (f"-----BEGIN PGP {kind} BLOCK-----\n\n" + "\n".join(chunks(b64(body), 64)) +
             "\n=" + b64(crc24(body).to_bytes(3, "big")) + f"\n-----END PGP {kind} BLOCK-----")
 
+def to_base(n, alphabet):
+    out = ""
+    while n:
+        n, r = divmod(n, len(alphabet))
+        out = alphabet[r] + out
+    return out
 
 def base62_crc32(body):
     # GitHub token checksum: CRC32 of the 30-char random part, base62 (0-9A-Za-z), left-padded
     # with "0" to 6 chars. https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/
     # (the blog names CRC32 + base62; alphabet and padding as in the open validators that cite it).
-    n, out = zlib.crc32(body.encode()) & 0xFFFFFFFF, ""
-    while n:
-        n, r = divmod(n, 62)
-        out = B62[r] + out
-    return out.rjust(6, "0")
+    return to_base(zlib.crc32(body.encode()), B62).rjust(6, "0")
 
-
-def b58check(payload):
-    # Bitcoin base58check: payload + first 4 bytes of sha256(sha256(payload)).
+def b58check(payload):  # Bitcoin base58check: payload + first 4 bytes of sha256(sha256(payload))
     data = payload + hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
-    n, out = int.from_bytes(data, "big"), ""
-    while n:
-        n, r = divmod(n, 58)
-        out = B58[r] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + to_base(int.from_bytes(data, "big"), B58)
 
-
-def to5(data):
-    # BIP-173 convertbits(8 -> 5) with padding.
-    acc = bits = 0
-    out = []
-    for byte in data:
-        acc, bits = (acc << 8) | byte, bits + 8
-        while bits >= 5:
-            bits -= 5
-            out.append((acc >> bits) & 31)
-    if bits:
-        out.append((acc << (5 - bits)) & 31)
-    return out
-
+def to5(data):  # BIP-173 convertbits(8 -> 5), zero-padded
+    bits = "".join(f"{b:08b}" for b in data)
+    bits += "0" * (-len(bits) % 5)
+    return [int(bits[i:i + 5], 2) for i in range(0, len(bits), 5)]
 
 def bech32(hrp, data5):
     # BIP-173 Bech32; the polymod is stdnum's own (stdnum.bitcoin.bech32_checksum).
@@ -199,12 +159,10 @@ def bech32(hrp, data5):
     chk = bech32_checksum(exp + data5 + [0] * 6) ^ 1
     return hrp + "1" + "".join(BECH32[d] for d in data5 + [(chk >> 5 * (5 - i)) & 31 for i in range(6)])
 
-
 def eip55(addr):
     # EIP-55 mixed-case checksum: uppercase a hex letter where keccak256(lower hex) nibble >= 8.
     h = keccak.new(digest_bits=256, data=addr.encode()).hexdigest()
     return "".join(c.upper() if c.isalpha() and int(h[i], 16) >= 8 else c for i, c in enumerate(addr))
-
 
 def nino_ok(prefix):
     # python-stdnum has no UK NINO module; HMRC's published rules (NIM39110): first letter not
@@ -212,35 +170,32 @@ def nino_ok(prefix):
     return prefix[0] not in "DFIQUV" and prefix[1] not in "DFIOQUV" and \
         prefix not in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ")
 
-
-NUMERIC_VALIDATORS = [ssn, sin, bsn, tfn, aadhaar, cpf, idnr, cnpj, nir]
-
-
 def accepted_anywhere(text):
-    """True when any digit run in text passes a stdnum validator or libphonenumber finds a valid
-    phone in it: a look-alike must be rejected by every detector we test, not only its own."""
+    """True when a detector we test would rightly accept part of text: a digit run passing a
+    stdnum checksum (SSN only in its ddd-dd-dddd shape: its check accepts almost any 9 digits),
+    or a valid phone that libphonenumber's PhoneNumberMatcher finds for any of REGIONS at
+    EXACT_GROUPING (digits grouped as that region writes them, or not grouped at all: the
+    default VALID leniency also takes e.g. ORD-2024-000123 and 666-58-4364 as phones)."""
     for m in re.finditer(r"\d[\d .\-/]*\d", text):
         d = re.sub(r"\D", "", m.group())
         if len(d) < 8:
             continue
-        if 12 <= len(d) <= 19 and luhn.is_valid(d):
+        if (13 <= len(d) <= 19 and luhn.is_valid(d)) or any(v.is_valid(d) for v in CHECKSUMMED):
             return True
-        if any(v.is_valid(d) for v in NUMERIC_VALIDATORS):
+        if re.fullmatch(r"\d{3}[- ]?\d{2}[- ]?\d{4}", m.group()) and ssn.is_valid(d):
             return True
-    if sum(c.isdigit() for c in text) >= 7:
-        return any(True for r in REGIONS for _ in PhoneNumberMatcher(text, r))
-    return False
+    return sum(c.isdigit() for c in text) >= 7 and any(
+        True for r in REGIONS for _ in PhoneNumberMatcher(text, r, leniency=Leniency.EXACT_GROUPING))
 
+CHECKSUMMED = [sin, bsn, tfn, aadhaar, cpf, idnr, cnpj, nir]
 
 class NeedleIndex:
-    """Finds any secret needle inside a string (prefix-bucketed, fast enough for 100k texts)."""
-
+    """Finds any secret needle inside a string (prefix-bucketed: fast enough for 100k texts)."""
     def __init__(self, needles):
         self.k = min(len(n) for n in needles)
         self.idx = {}
         for n in needles:
             self.idx.setdefault(n[:self.k], []).append(n)
-
     def find(self, text):
         for i in range(len(text) - self.k + 1):
             for n in self.idx.get(text[i:i + self.k], ()):
@@ -248,729 +203,430 @@ class NeedleIndex:
                     return n
         return None
 
+def universal_ouis():
+    # IEEE OUI blocks from stdnum's copy of the registry (stdnum/oui.dat): a random universal MAC
+    # is almost never in it, and stdnum.mac rejects unknown manufacturers.
+    data = Path(mac.__file__).with_name("oui.dat").read_text(encoding="utf-8")
+    return [m.group(1) for m in re.finditer(r"^([0-9A-F]{6})[-, ]", data, re.M)]
 
-# ---- value generators ------------------------------------------------------------------------
-
-CARDS = [  # (brand, prefixes, length, grouping) — ISO/IEC 7812 IIN ranges as published by brands
-    ("visa", ["4"], 16, (4, 4, 4, 4)), ("mastercard", ["51", "53", "55", "2221", "2720", "23"], 16, (4, 4, 4, 4)),
-    ("amex", ["34", "37"], 15, (4, 6, 5)), ("discover", ["6011", "644", "65"], 16, (4, 4, 4, 4)),
-    ("jcb", ["3528", "3566", "3589"], 16, (4, 4, 4, 4)), ("diners", ["36", "38"], 14, (4, 6, 4)),
-    ("unionpay", ["62"], 19, (4, 4, 4, 4, 3)), ("maestro", ["6759", "5018"], 16, (4, 4, 4, 4))]
-# SWIFT IBAN registry BBAN structures (stdnum checks them, and the national check digits too).
-IBAN_BBAN = {"DE": "8n10n", "GB": "4a14n", "FR": "10n11c2n", "ES": "20n", "IT": "1a10n12c",
-             "NL": "4a10n", "BE": "12n", "CH": "5n12c", "AT": "16n", "PL": "24n", "SE": "20n",
-             "IE": "4a14n", "PT": "21n", "NO": "11n", "DK": "14n", "FI": "14n"}
+CARDS = [  # (prefixes, length, grouping): ISO/IEC 7812 IIN ranges as the card brands publish them
+    (["4"], 16, (4, 4, 4, 4)), (["51", "53", "55", "2221", "2720", "23"], 16, (4, 4, 4, 4)), (["34", "37"], 15, (4, 6, 5)),
+    (["6011", "644", "65"], 16, (4, 4, 4, 4)), (["3528", "3566", "3589"], 16, (4, 4, 4, 4)), (["36", "38"], 14, (4, 6, 4)),
+    (["62"], 19, (4, 4, 4, 4, 3)), (["6759", "5018"], 16, (4, 4, 4, 4))]
+# SWIFT IBAN registry BBAN structures (stdnum checks them, and BE/ES/NO national check digits).
+IBAN_BBAN = {"DE": "8n10n", "GB": "4a14n", "FR": "10n11c2n", "ES": "20n", "IT": "1a10n12c", "NL": "4a10n", "BE": "12n",
+             "CH": "5n12c", "AT": "16n", "PL": "24n", "SE": "20n", "IE": "4a14n", "PT": "21n", "NO": "11n", "DK": "14n", "FI": "14n"}
 DEPTS = ["%02d" % d for d in range(1, 96) if d != 20] + ["2A", "2B"]
 PEM_TYPES = [  # (label, DER prefix so the base64 starts like the real thing, random tail length)
-    ("RSA PRIVATE KEY", "308204a40201000282010100", 1180),                              # RFC 8017 A.1.2
-    ("EC PRIVATE KEY", None, 0),                                                        # RFC 5915
-    ("PRIVATE KEY", "308204bd020100300d06092a864886f70d0101010500048204a7", 1191),      # RFC 5958
-    ("ENCRYPTED PRIVATE KEY", "3082052d305706092a864886f70d01050d304a", 1290),          # RFC 5958 §3
-    ("DSA PRIVATE KEY", "308201bb02010002818100", 435)]                                 # OpenSSL DSA
-
+    ("RSA PRIVATE KEY", "308204a40201000282010100", 1180),                          # RFC 8017 A.1.2
+    ("EC PRIVATE KEY", None, 0),                                                    # RFC 5915
+    ("PRIVATE KEY", "308204bd020100300d06092a864886f70d0101010500048204a7", 1191),  # RFC 5958 (PKCS#8)
+    ("ENCRYPTED PRIVATE KEY", "3082052d305706092a864886f70d01050d304a", 1290),      # RFC 5958 §3
+    ("DSA PRIVATE KEY", "308201bb02010002818100", 435)]                             # OpenSSL DSA
+KEYED = [("passwd={s}", "passwd"), ("password: {s}", "password"), ("client_secret={s}", "client_secret"),
+         ("session_id={s}", "session_id"), ("apiKey={s}", "apiKey"), ("access_token={s}", "access_token"),
+         ('"secret": "{s}"', "secret"), ("private_key='{s}'", "private_key"), ("?token={s}&page=2", "token"),
+         ("username=bob&password={s}", "password"), ("refresh_token={s}", "refresh_token"), ("api_key: {s}", "api_key"),
+         ("DB_PASSWORD={s}", "DB_PASSWORD"), ('db_password = "{s}"', "db_password"), ("secret_key: {s}", "secret_key"),
+         ("auth_token={s}", "auth_token"), ("pwd={s}", "pwd"), ("client_secret: '{s}'", "client_secret")]
 
 class Gen:
-    def __init__(self, seed):
-        self.r = Random(seed)
-        self.fakers = []
-        for i, loc in enumerate(LOCALES):
-            f = Faker(loc)
-            f.seed_instance(seed * 31 + i)
-            self.fakers.append(f)
+    """All randomness: self.r = Random(seed); Faker instances seeded from the same seed."""
 
-    # small random helpers, all from self.r
+    def __init__(self, seed):
+        self.r, self.fakers, self.ouis = Random(seed), [], universal_ouis()
+        for i, loc in enumerate(LOCALES):
+            self.fakers.append(Faker(loc))
+            self.fakers[-1].seed_instance(seed * 31 + i)
     def s(self, alphabet, n): return "".join(self.r.choices(alphabet, k=n))
     def hx(self, n): return self.s(HEX, n)
     def dg(self, n): return self.s(DIGITS, n)
     def rb(self, n): return self.r.randbytes(n)
+    def ri(self, a, b): return self.r.randint(a, b)
+    def pick(self, seq): return self.r.choice(seq)
     def fk(self): return self.r.choice(self.fakers)
     def word(self): return self.r.choice(WORDS)
     def uuid4(self): return str(uuid.UUID(int=self.r.getrandbits(128), version=4))
     def slug(self): return re.sub(r"[^a-z0-9]", "", self.fk().domain_word().lower())[:12] or self.word()
+    def user(self): return re.sub(r"[^a-z0-9_]", "", self.fk().user_name().lower()) or "svc"
+    def date(self): return datetime.datetime.fromtimestamp(self.ri(1_500_000_000, 1_800_000_000), datetime.timezone.utc)
 
-    def until(self, make, ok, tries=500000):
-        for _ in range(tries):
-            c = make()
-            if ok(c):
-                return c
-        raise RuntimeError("rejection sampling did not converge")
-
-    def password(self, lo=10, hi=28):
-        # Keyed/URL secrets: >= 8 random chars; some with symbols that survive URLs and JSON.
+    def until(self, make, ok, tries=500000):  # rejection sampling: the first candidate ok() accepts
+        return next(c for c in (make() for _ in range(tries)) if ok(c))
+    def password(self, lo=10, hi=28):  # >= 8 random chars; some with symbols that survive URLs and JSON
         alpha = B62 + "!$*@^~.-_" if self.r.random() < 0.3 else B62
-        return self.s(B62, 1) + self.s(alpha, self.r.randint(lo, hi) - 1)
+        return self.s(B62, 1) + self.s(alpha, self.ri(lo, hi) - 1)
 
-    # -- personal
-    def s_email(self, i):
-        f, st = self.fk(), i % 6
-        u = re.sub(r"[^a-z0-9._]", "", f.user_name().lower()) or "user"
-        e = [f.ascii_free_email, f.ascii_company_email,
-             lambda: f"{u}+{self.r.choice(['billing', 'ops', 'news', 'alerts'])}@{f.free_email_domain()}",
-             lambda: f"{u}{self.r.randint(1, 999)}@mail.{f.domain_name()}",
-             lambda: f"{u.capitalize()}.{self.slug().capitalize()}@{self.slug().capitalize()}.com",
-             lambda: f"{u}@{self.r.choice(['eu', 'us', 'corp'])}.{self.slug()}.co.uk"][st]()
+    def email(self, i):
+        f, u = self.fk(), self.user()
+        e = [f.ascii_free_email, f.ascii_company_email, lambda: f"{u}+{self.pick(['billing', 'ops', 'alerts'])}@{f.free_email_domain()}",
+             lambda: f"{u}{self.ri(1, 999)}@mail.{f.domain_name()}", lambda: f"{u.capitalize()}.{self.slug().capitalize()}@{self.slug().capitalize()}.com",
+             lambda: f"{u}@{self.pick(['eu', 'us', 'corp'])}.{self.slug()}.co.uk"][i % 6]()
         return e if EMAIL_RE.fullmatch(e) else f.ascii_free_email()
 
-    def valid_phone(self, region):
-        # Random national numbers shaped like libphonenumber's example, kept only if it says valid.
-        ex = phonenumbers.example_number_for_type(
-            region, self.r.choice([PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE]))
-        nsn = str(ex.national_number)
-        return self.until(lambda: phonenumbers.PhoneNumber(
-            country_code=ex.country_code, national_number=int(nsn[:2] + self.dg(len(nsn) - 2)),
-            italian_leading_zero=ex.italian_leading_zero), phonenumbers.is_valid_number)
-
-    def s_phone(self, i):
+    def phone(self, i):
+        # Random national numbers shaped like libphonenumber's example for the region, kept only
+        # when is_valid_number says so; then written in one of 7 styles that must parse back.
         region = REGIONS[i % len(REGIONS)]
-        num = self.valid_phone(region)
+        ex = phonenumbers.example_number_for_type(region, self.pick([PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE]))
+        nsn = str(ex.national_number)
+        num = self.until(lambda: phonenumbers.PhoneNumber(country_code=ex.country_code, italian_leading_zero=ex.italian_leading_zero,
+                                                          national_number=int(nsn[:2] + self.dg(len(nsn) - 2))), phonenumbers.is_valid_number)
         intl = phonenumbers.format_number(num, PNF.INTERNATIONAL)
         p = re.split(r"[\s-]+", intl)
-        styles = [phonenumbers.format_number(num, PNF.E164), intl, phonenumbers.format_number(num, PNF.NATIONAL),
-                  ".".join(p), "-".join(p), " ".join(p), f"{p[0]} ({p[1]}) " + " ".join(p[2:]) if len(p) > 2 else intl]
+        styles = [phonenumbers.format_number(num, PNF.E164), intl, phonenumbers.format_number(num, PNF.NATIONAL), ".".join(p),
+                  "-".join(p), " ".join(p), f"{p[0]} ({p[1]}) " + " ".join(p[2:]) if len(p) > 2 else intl]
         text = styles[(i // len(REGIONS)) % len(styles)]
-        try:  # every written variant must still parse back, valid, to the same number
+        try:
             back = phonenumbers.parse(text, region)
-            ok = phonenumbers.is_valid_number(back) and back.national_number == num.national_number
+            return text if phonenumbers.is_valid_number(back) and back.national_number == num.national_number else styles[0]
         except phonenumbers.NumberParseException:
-            ok = False
-        return text if ok else styles[0]
+            return styles[0]
 
-    # -- national ids: (make candidate, stdnum module, display formats); secrets keep what the
-    #    module accepts, look-alikes (same make, same formats) keep what it rejects.
-    def national(self, name):
-        r = self.r
-        return {
-            "us_ssn": (lambda: f"{r.randint(1, 899):03d}{r.randint(1, 99):02d}{r.randint(1, 9999):04d}",
-                       ssn, [ssn.format, lambda c: f"{c[:3]} {c[3:5]} {c[5:]}", str]),
-            "ca_sin": (lambda: r.choice("1234679") + self.dg(8), sin,
-                       [sin.format, lambda c: f"{c[:3]} {c[3:6]} {c[6:]}", str]),
-            "fr_nir": (lambda: r.choice("12") + self.dg(2) + "%02d" % r.randint(1, 12) + r.choice(DEPTS) +
-                       "%03d%03d%02d" % (r.randint(1, 999), r.randint(1, 999), r.randint(1, 97)),
+    def national(self, name, i, valid):
+        # (candidate maker, stdnum module, display formats). Secrets keep what stdnum accepts,
+        # look-alikes (same maker, same formats) what it rejects.
+        r, ri = self.r, self.ri
+        make, mod, fmts = {
+            # Likewise a SIN (3-3-3 by the Government of Canada) bare only after its name.
+            "ca_sin": (lambda: r.choice("1234679") + self.dg(8), sin, [sin.format, lambda c: f"{c[:3]} {c[3:6]} {c[6:]}", lambda c: f"SIN {c}"]),
+            "fr_nir": (lambda: r.choice("12") + self.dg(2) + "%02d" % ri(1, 12) + r.choice(DEPTS) + "%03d%03d%02d" % (ri(1, 999), ri(1, 999), ri(1, 97)),
                        nir, [nir.format, str]),
             "de_tax_id": (self.idnr_candidate, idnr, [idnr.format, str]),
             "es_dni": (lambda: self.dg(8) + r.choice(DNI_LETTERS), dni, [str, lambda c: c[:8] + "-" + c[8]]),
-            "es_nie": (lambda: r.choice("XYZ") + self.dg(7) + r.choice(DNI_LETTERS), nie,
-                       [str, lambda c: f"{c[0]}-{c[1:8]}-{c[8]}"]),
-            "it_codice_fiscale": (lambda: self.s(UPPER, 6) + self.dg(2) + r.choice("ABCDEHLMPRST") +
-                                  "%02d" % r.choice([r.randint(1, 28), r.randint(41, 68)]) +
+            "es_nie": (lambda: r.choice("XYZ") + self.dg(7) + r.choice(DNI_LETTERS), nie, [str, lambda c: f"{c[0]}-{c[1:8]}-{c[8]}"]),
+            "it_codice_fiscale": (lambda: self.s(UPPER, 6) + self.dg(2) + r.choice("ABCDEHLMPRST") + "%02d" % r.choice([ri(1, 28), ri(41, 68)]) +
                                   r.choice("ABCDEFGHILM") + self.dg(3) + r.choice(UPPER), codicefiscale, [str]),
             "nl_bsn": (lambda: r.choice("123456789") + self.dg(8), bsn, [str, bsn.format]),
             "in_aadhaar": (lambda: r.choice("23456789") + self.dg(11), aadhaar, [aadhaar.format, str]),
             "br_cpf": (lambda: self.dg(11), cpf, [cpf.format, str]),
-            "br_cnpj": (lambda: self.dg(8) + r.choice(["0001", "0001", "0002"]) + self.dg(2), cnpj,
-                        [cnpj.format, str]),
-            "au_tfn": (lambda: r.choice("123456789") + self.dg(8), tfn, [tfn.format, str]),
+            "br_cnpj": (lambda: self.dg(8) + r.choice(["0001", "0001", "0002"]) + self.dg(2), cnpj, [cnpj.format, str]),
+            # The ATO writes a TFN 123 456 782; bare, one number in eleven passes the check.
+            "au_tfn": (lambda: r.choice("123456789") + self.dg(8), tfn, [tfn.format, lambda c: f"TFN {c}"]),
+            # SSA's published form is AAA-GG-SSSS; nine bare digits are an SSN
+            # only with its name before them (any 9-digit id would be one).
+            "us_ssn": (lambda: "%03d%02d%04d" % (ri(1, 899), ri(1, 99), ri(1, 9999)), ssn, [ssn.format, lambda c: f"{c[:3]} {c[3:5]} {c[5:]}", lambda c: f"SSN {c}"]),
         }[name]
+        return fmts[i % len(fmts)](self.until(make, lambda c: mod.is_valid(c) == valid))
 
-    def idnr_candidate(self):
-        # Steuer-IdNr structure: 10 digits, exactly one repeated (twice), then a check digit.
-        rep = self.r.choice(DIGITS)
+    def idnr_candidate(self):  # Steuer-IdNr: 10 digits, exactly one of them twice, then a check digit
+        rep = self.pick(DIGITS)
         seq = self.r.sample([d for d in DIGITS if d != rep], 8) + [rep, rep]
         self.r.shuffle(seq)
-        return "".join(seq) + self.r.choice(DIGITS) if seq[0] != "0" else self.idnr_candidate()
-
-    def national_value(self, name, i, valid):
-        make, mod, fmts = self.national(name)
-        c = self.until(make, (lambda x: mod.is_valid(x)) if valid else (lambda x: not mod.is_valid(x)))
-        return fmts[i % len(fmts)](c)
-
+        return "".join(seq) + self.pick(DIGITS) if seq[0] != "0" else self.idnr_candidate()
     def nino(self, i, valid):
-        p = self.until(lambda: self.s(UPPER, 2), lambda x: nino_ok(x) == valid)
-        d, sfx = self.dg(6), self.r.choice("ABCD")
+        p, d, sfx = self.until(lambda: self.s(UPPER, 2), lambda x: nino_ok(x) == valid), self.dg(6), self.pick("ABCD")
         return [f"{p} {d[:2]} {d[2:4]} {d[4:]} {sfx}", f"{p}{d}{sfx}"][i % 2]
+    def ssn_invalid_area(self, i):  # area 000, 666 or 9xx: never issued, stdnum rejects
+        c = "%s%02d%04d" % (["000", "666", "9" + self.dg(2)][i % 3], self.ri(1, 99), self.ri(1, 9999))
+        # undivided 666/9xx digits are valid Spanish numbers as written: only 000 goes undivided
+        return [ssn.format(c), f"{c[:3]} {c[3:5]} {c[5:]}", c if c[0] == "0" else ssn.format(c)][(i // 3) % 3]
 
-    # -- financial
     def card(self, i, valid):
-        _, prefixes, length, groups = CARDS[i % len(CARDS)]
-
-        def make():
-            p = self.r.choice(prefixes)
-            return p + self.dg(length - len(p))
-        c = self.until(make, lambda x: luhn.is_valid(x) == valid)
-        g, k = [], 0
-        for n in groups:
-            g.append(c[k:k + n])
-            k += n
+        prefixes, length, groups = CARDS[i % len(CARDS)]
+        c = self.until(lambda: (lambda p: p + self.dg(length - len(p)))(self.pick(prefixes)), lambda x: luhn.is_valid(x) == valid)
+        g = [c[sum(groups[:k]):sum(groups[:k + 1])] for k in range(len(groups))]
         return [c, " ".join(g), "-".join(g)][(i // len(CARDS)) % 3]
-
-    def iban_compact(self, cc):
-        def make():
-            bban = "".join(self.s({"n": DIGITS, "a": UPPER, "c": UD}[t], int(n))
-                           for n, t in re.findall(r"(\d+)([nac])", IBAN_BBAN[cc]))
-            return cc + iban.calc_check_digits(cc + "00" + bban) + bban
-        return self.until(make, iban.is_valid)  # national check digits: rejection
-
-    def iban_value(self, i, valid):
+    def iban(self, i, valid):
         cc = list(IBAN_BBAN)[i % len(IBAN_BBAN)]
-        c = self.iban_compact(cc)
+
+        def make():
+            bban = "".join(self.s({"n": DIGITS, "a": UPPER, "c": UD}[t], int(n)) for n, t in re.findall(r"(\d+)([nac])", IBAN_BBAN[cc]))
+            return cc + iban.calc_check_digits(cc + "00" + bban) + bban  # mod-97 from stdnum; national checks by rejection
+        c = self.until(make, iban.is_valid)
         if not valid:
-            c = self.until(lambda: c[:2] + "%02d" % self.r.randint(2, 98) + c[4:], lambda x: not iban.is_valid(x))
+            c = self.until(lambda: c[:2] + "%02d" % self.ri(2, 98) + c[4:], lambda x: not iban.is_valid(x))
         return [iban.format(c), c][(i // len(IBAN_BBAN)) % 2]
 
-    # -- crypto
-    def s_bitcoin_address(self, i):
-        # P2PKH "1…", P2SH "3…" (base58check), P2WPKH/P2WSH "bc1q…" (BIP-173); stdnum must accept.
+    def bitcoin(self, i):
+        # P2PKH "1…", P2SH "3…" (base58check), P2WPKH / P2WSH "bc1q…" (BIP-173); stdnum must accept.
         make = [lambda: b58check(b"\x00" + self.rb(20)), lambda: b58check(b"\x05" + self.rb(20)),
                 lambda: bech32("bc", [0] + to5(self.rb(20))), lambda: bech32("bc", [0] + to5(self.rb(32)))][i % 4]
         return self.until(make, bitcoin.is_valid)
 
-    def s_ethereum_address(self, i):
-        a = self.hx(40)  # 20 random bytes; half EIP-55 checksummed, half lowercase
-        return "0x" + (eip55(a) if i % 2 else a)
+    def bitcoin_bad(self, i):
+        a = self.bitcoin(i)
+        alpha = BECH32 if a.startswith("bc1") else B58
+        k = self.ri(len(a) - 6, len(a) - 1)
+        return self.until(lambda: a[:k] + self.pick(alpha.replace(a[k], "")) + a[k + 1:], lambda x: not bitcoin.is_valid(x))
 
-    # -- network
-    def s_ipv4(self, i):
+    def ipv4(self, i):
         if i % 2 == 0:  # RFC 1918 private
-            net = ipaddress.ip_network(self.r.choice(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]))
+            net = ipaddress.ip_network(self.pick(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]))
             return str(net[self.r.randrange(1, net.num_addresses - 1)])
-        return str(self.until(lambda: ipaddress.IPv4Address(self.r.getrandbits(32)),
-                              lambda a: a.is_global and not a.is_multicast))
+        return str(self.until(lambda: ipaddress.IPv4Address(self.r.getrandbits(32)), lambda a: a.is_global and not a.is_multicast))
 
-    def s_ipv6(self, i):
-        g = [self.r.getrandbits(16) for _ in range(8)]
-        st = i % 4
-        if st < 2:
-            g[0] = 0x2000 | (g[0] & 0x1FFF)  # global unicast 2000::/3
-        elif st == 2:
-            g[0] = 0xFD00 | (g[0] & 0xFF)    # unique local fd00::/8
-        else:
-            g[:4] = [0xFE80, 0, 0, 0]         # link-local
-        if st in (1, 2):
+    def ipv6(self, i):  # global unicast 2000::/3 full and compressed, unique local fd00::/8, link-local fe80::/64
+        g, st = [self.r.getrandbits(16) for _ in range(8)], i % 4
+        g[0] = [0x2000 | (g[0] & 0x1FFF), 0x2000 | (g[0] & 0x1FFF), 0xFD00 | (g[0] & 0xFF), 0xFE80][st]
+        if st == 3:
+            g[1:4] = [0, 0, 0]
+        elif st:
             g[3:5] = [0, 0]
         a = ipaddress.IPv6Address(int("".join("%04x" % x for x in g), 16))
         return a.exploded if st == 0 else a.compressed
 
-    def s_mac_address(self, i):
-        local = i % 2
-
-        def make():
-            b = bytearray(self.rb(6))
-            b[0] = (b[0] & 0xFC) | (0x02 if local else 0)  # unicast; universal ones need a known OUI
-            return ":".join("%02x" % x for x in b)
-        c = self.until(make, mac.is_valid)
+    def mac(self, i):  # universal (known IEEE OUI) and locally administered unicast; stdnum must accept
+        make = (lambda: self.pick(self.ouis).lower() + self.hx(6)) if i % 2 else \
+            (lambda: "%02x" % ((self.r.getrandbits(8) & 0xFC) | 2) + self.hx(10))
+        c = ":".join(chunks(self.until(make, lambda x: mac.is_valid(":".join(chunks(x, 2)))), 2))
         return [c, c.upper(), c.upper().replace(":", "-"), ".".join(chunks(c.replace(":", ""), 4))][(i // 2) % 4]
 
-    # -- private keys
-    def s_pem_private_key(self, i):
+    def pem_private_key(self, i):
         label, prefix, n = PEM_TYPES[i % len(PEM_TYPES)]
-        if prefix is None:  # EC P-256: version, 32-byte key, OID prime256v1, public point
-            der = (bytes.fromhex("30770201010420") + self.rb(32) +
-                   bytes.fromhex("a00a06082a8648ce3d030107a14403420004") + self.rb(64))
-        else:
-            der = bytes.fromhex(prefix) + self.rb(n)
-        headers = ""
-        if label == "RSA PRIVATE KEY" and (i // 5) % 3 == 1:  # legacy OpenSSL encrypted PEM (RFC 1421)
-            headers = f"Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,{self.hx(32).upper()}\n\n"
+        der = bytes.fromhex(prefix) + self.rb(n) if prefix else (  # EC P-256: key, OID prime256v1, public point
+            bytes.fromhex("30770201010420") + self.rb(32) + bytes.fromhex("a00a06082a8648ce3d030107a14403420004") + self.rb(64))
+        headers = f"Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,{self.hx(32).upper()}\n\n" \
+            if label == "RSA PRIVATE KEY" and (i // 5) % 3 == 1 else ""  # legacy OpenSSL encrypted PEM (RFC 1421)
         v = pem(label, der, headers=headers)
-        return v.replace("\n", "\\n") if (i // 5) % 4 == 3 else v  # env-file style, escaped newlines
+        return v.replace("\n", "\\n") if (i // 5) % 4 == 3 else v  # env-file style: escaped newlines
 
-    def s_openssh_private_key(self, i):
-        # https://github.com/openssh/openssh-portable/blob/master/PROTOCOL.key ("openssh-key-v1\0")
-        return pem("OPENSSH PRIVATE KEY", b"openssh-key-v1\x00" + self.rb(self.r.choice([380, 1000, 1800])), 70)
-
-    def s_pgp_private_key(self, i):
-        # RFC 4880 §5.5.1.3 old-format Secret-Key packet (tag 5) in ASCII armor.
-        return pgp_armor("PRIVATE KEY", b"\x95\x03\xc6\x04" + self.rb(self.r.choice([600, 920])))
-
-    def s_age_secret_key(self, i):
-        # age v1 (https://age-encryption.org/v1, C2SP age.md): Bech32, HRP "age-secret-key-", upper case.
-        return bech32("age-secret-key-", to5(self.rb(32))).upper()
-
-    # -- tokens
-    def s_jwt(self, i):
+    def jwt(self, i):
         # RFC 7519 / RFC 7515 compact serialization: b64url(header).b64url(payload).b64url(signature).
         alg, siglen = [("HS256", 32), ("RS256", 256), ("ES256", 64), ("PS256", 256), ("HS512", 64), ("EdDSA", 64)][i % 6]
-        hdr = {"alg": alg, "typ": "JWT"} | ({"kid": self.hx(16)} if i % 3 else {})
-        iat = 1_748_000_000 + self.r.randint(0, 5_000_000)
-        pay = {"sub": self.uuid4() if i % 2 else str(self.r.randint(10000, 9999999)),
-               "iss": self.r.choice(["https://auth.example.com/", "https://login.acme.test", "urn:acme:idp"]),
-               "aud": self.r.choice(["orders-api", "billing", "https://api.example.com"]),
-               "iat": iat, "exp": iat + self.r.choice([300, 3600, 86400]), "jti": self.hx(16)}
-        if i % 4 == 0:
-            pay["scope"] = self.r.choice(["read:orders write:orders", "openid profile", "admin"])
+        iat = 1_748_000_000 + self.ri(0, 5_000_000)
+        pay = {"sub": self.uuid4() if i % 2 else str(self.ri(10000, 9999999)),
+               "iss": self.pick(["https://auth.example.com/", "https://login.acme.test", "urn:acme:idp"]),
+               "aud": self.pick(["orders-api", "billing", "https://api.example.com"]), "iat": iat,
+               "exp": iat + self.pick([300, 3600, 86400]), "jti": self.hx(16)} | ({"scope": "read:orders write:orders"} if i % 4 == 0 else {})
         enc = lambda o: b64u(json.dumps(o, separators=(",", ":")).encode())
-        return f"{enc(hdr)}.{enc(pay)}.{b64u(self.rb(siglen))}"
-
-    def s_github_token(self, i):
-        # ghp_/gho_/ghu_/ghs_/ghr_ + 30 base62 + 6-char base62 CRC32 (GitHub blog, 2021-04-05).
+        return f"{enc({'alg': alg, 'typ': 'JWT'} | ({'kid': self.hx(16)} if i % 3 else {}))}.{enc(pay)}.{b64u(self.rb(siglen))}"
+    def checksummed(self, prefix):  # 30 base62 + base62 CRC32 (GitHub 2021 / npm 2021 token formats)
         body = self.s(B62, 30)
-        return ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"][i % 5] + body + base62_crc32(body)
+        return prefix + body + base62_crc32(body)
+    def keyed(self, forms, i, secret):
+        form, key = forms[i % len(forms)]
+        return form.replace("{s}", secret), secret, key
 
-    def s_github_fine_grained_pat(self, i):
-        # github_pat_ + 22 + "_" + 59 (GitHub secret-scanning patterns; gitleaks github_pat_\w{82}).
-        return "github_pat_11" + self.s(UD, 20) + "_" + self.s(B62, 59)
-
-    def s_gitlab_token(self, i):
-        # glpat-/gldt-/glrt- + 20 [0-9a-zA-Z_-] (GitLab token prefixes doc; gitleaks gitlab-*).
-        return ["glpat-", "gldt-", "glrt-"][i % 3] + self.s(B64URL, 20)
-
-    def s_npm_token(self, i):
-        # npm_ + 36: 30 random + base62 CRC32 like GitHub's
-        # (https://github.blog/2021-09-23-announcing-npms-new-access-token-format/).
-        body = self.s(B62, 30)
-        return "npm_" + body + base62_crc32(body)
-
-    def s_pypi_token(self, i):
-        # PyPI API token: "pypi-" + base64url macaroon, which starts "AgEIcHlwaS5vcmc" (gitleaks).
-        return "pypi-AgEIcHlwaS5vcmc" + b64u(self.rb(self.r.randint(50, 140)))
-
-    def s_dockerhub_token(self, i):
-        return "dckr_pat_" + self.s(B64URL, 27)  # Docker Hub PAT (GitHub secret-scanning partner list)
-
-    def s_slack_token(self, i):
-        # Slack token types doc (api.slack.com/authentication/token-types); gitleaks slack-*-token.
-        n = lambda: str(self.r.randint(10 ** 9, 10 ** 13 - 1))
-        return [f"xoxb-{n()}-{n()}-{self.s(B62, 24)}", f"xoxp-{n()}-{n()}-{n()}-{self.hx(32)}",
-                f"xapp-1-A{self.s(UD, 10)}-{self.dg(13)}-{self.hx(64)}"][i % 3]
-
-    def s_slack_webhook(self, i):
-        # api.slack.com/messaging/webhooks: https://hooks.slack.com/services/T…/B…/<24>
-        return (f"https://hooks.slack.com/services/T{self.s(UD, self.r.randint(8, 10))}/"
-                f"B{self.s(UD, self.r.randint(8, 10))}/{self.s(B62, 24)}")
-
-    def s_stripe_key(self, i):
-        # Stripe API keys doc: sk_live_/rk_live_/sk_test_ + 24..99 alphanumerics.
-        return ["sk_live_", "rk_live_", "sk_test_", "rk_test_"][i % 4] + self.s(B62, self.r.choice([24, 34, 58, 99]))
-
-    def s_twilio_api_key(self, i): return "SK" + self.hx(32)   # Twilio API key SID: SK + 32 hex
-    def s_mailgun_api_key(self, i): return "key-" + self.hx(32)  # Mailgun private key (legacy)
-
-    def s_sendgrid_api_key(self, i):
-        return f"SG.{self.s(B64URL, 22)}.{self.s(B64URL, 43)}"  # SendGrid: SG.<22>.<43>
-
-    def s_shopify_token(self, i):
-        # Shopify access tokens / shared secret: shpat_/shpca_/shppa_/shpss_ + 32 hex.
-        return ["shpat_", "shpca_", "shppa_", "shpss_"][i % 4] + self.hx(32)
-
-    def s_openai_api_key(self, i):
-        # Legacy sk-<20>T3BlbkFJ<20>; project/service/admin keys (gitleaks openai-api-key).
-        if i % 4 == 0:
-            return "sk-" + self.s(B62, 20) + "T3BlbkFJ" + self.s(B62, 20)
-        n = 74 if i % 2 else 58
-        return ["sk-proj-", "sk-svcacct-", "sk-admin-"][i % 3] + self.s(B64URL, n) + "T3BlbkFJ" + self.s(B64URL, n)
-
-    def s_anthropic_api_key(self, i):
-        return ["sk-ant-api03-", "sk-ant-admin01-"][i % 2] + self.s(B64URL, 93) + "AA"  # gitleaks anthropic-*
-
-    def s_huggingface_token(self, i): return "hf_" + self.s(string.ascii_letters, 34)  # HF user access token
-    def s_new_relic_key(self, i): return "NRAK-" + self.s(UD, 27)  # New Relic user API key
-
-    def s_datadog_api_key(self, i):
-        # Datadog API key (32 hex) / app key (40 hex): only recognisable in context.
-        k = self.hx(40 if i % 4 == 3 else 32)
-        form, key = [("DD_API_KEY={k}", "DD_API_KEY"), ("dd-api-key: {k}", "dd-api-key"),
-                     ('datadog_api_key: "{k}"', "datadog_api_key"), ("DD_APP_KEY={k}", "DD_APP_KEY")][i % 4]
-        return form.replace("{k}", k), k, key
-
-    def s_sentry_dsn(self, i):
-        # docs.sentry.io "DSN explainer": https://<public key 32 hex>@o<org>.ingest[.region].sentry.io/<project>
-        return (f"https://{self.hx(32)}@o{self.r.randint(100000, 4999999)}.ingest."
-                f"{['', 'us.', 'de.'][i % 3]}sentry.io/{self.r.randint(1000000, 9999999)}")
-
-    def s_discord_bot_token(self, i):
-        # base64(user snowflake id) . 6 (timestamp) . 27+ (HMAC) — discord.com/developers docs.
-        uid = str(self.r.randint(10 ** 17, 13 * 10 ** 17))
-        return b64(uid.encode()).rstrip("=") + "." + self.s(B64URL, 6) + "." + self.s(B64URL, self.r.choice([27, 38]))
-
-    def s_discord_webhook(self, i):
-        host = ["discord.com", "discordapp.com", "canary.discord.com"][i % 3]
-        return f"https://{host}/api/webhooks/{self.r.randint(10 ** 17, 10 ** 19 - 1)}/{self.s(B64URL, 68)}"
-
-    def s_telegram_bot_token(self, i):
-        # core.telegram.org/bots/api: <bot id>:<35>, the secret part starting "AA" in practice.
-        return f"{self.r.randint(10 ** 7, 10 ** 10 - 1)}:AA{self.s(B64URL, 33)}"
-
-    def s_vault_token(self, i):
-        # HashiCorp Vault 1.10+ token prefixes: hvs. (service), hvb. (batch) (gitleaks vault-*).
-        return "hvs." + self.s(B64URL, self.r.randint(90, 110)) if i % 3 else "hvb." + self.s(B64URL, self.r.randint(138, 160))
-
-    def s_grafana_token(self, i):
-        # Grafana Cloud glc_<base64 JSON>, service account glsa_<32>_<8 hex> (gitleaks grafana-*).
-        if i % 2:
-            return "glsa_" + self.s(B62, 32) + "_" + self.hx(8)
-        o = {"o": str(self.r.randint(100000, 999999)), "n": f"stack-{self.r.randint(100000, 999999)}-{self.word()}",
-             "k": self.s(B62, 24), "m": {"r": self.r.choice(["us", "eu", "prod-us-east-0"])}}
-        return "glc_" + b64(json.dumps(o, separators=(",", ":")).encode())
-
-    def s_teams_webhook(self, i):
-        # Microsoft Teams incoming webhook URL (gitleaks microsoft-teams-webhook).
-        return (f"https://{self.slug()}.webhook.office.com/webhookb2/{self.uuid4()}@{self.uuid4()}"
-                f"/IncomingWebhook/{self.hx(32)}/{self.uuid4()}")
-
-    # -- cloud
-    def s_aws_access_key(self, i):
-        return ["AKIA", "ASIA"][i % 2] + self.s(B32AWS, 16)  # AWS IAM "Unique identifiers" doc
-
-    def s_aws_secret_key(self, i):
-        k = self.s(B62 + "/+", 40)  # 40 chars base64 alphabet, only recognisable in context
-        form, key = [("aws_secret_access_key = {k}", "aws_secret_access_key"),
-                     ("AWS_SECRET_ACCESS_KEY={k}", "AWS_SECRET_ACCESS_KEY"),
-                     ('"SecretAccessKey": "{k}"', "SecretAccessKey"),
-                     ("aws_secret_access_key: {k}", "aws_secret_access_key")][i % 4]
-        return form.replace("{k}", k), k, key
-
-    def s_google_api_key(self, i): return "AIza" + self.s(B64URL, 35)  # Google API key (gitleaks gcp-api-key)
-
-    def s_gcp_service_account(self, i):
+    def gcp_service_account(self, i):
         # Google Cloud service-account key file (cloud.google.com/iam/docs/keys-create-delete).
-        proj, sa = f"{self.word()}-{self.slug()}-{self.r.randint(100, 999)}", f"{self.word()}-sa"
+        proj, sa = f"{self.word()}-{self.slug()}-{self.ri(100, 999)}", f"{self.word()}-sa"
         pk = pem("PRIVATE KEY", bytes.fromhex(PEM_TYPES[2][1]) + self.rb(1191)) + "\n"
         obj = {"type": "service_account", "project_id": proj, "private_key_id": self.hx(40), "private_key": pk,
-               "client_email": f"{sa}@{proj}.iam.gserviceaccount.com",
-               "client_id": str(self.r.randint(10 ** 20, 10 ** 21 - 1)),
+               "client_email": f"{sa}@{proj}.iam.gserviceaccount.com", "client_id": str(self.ri(10 ** 20, 10 ** 21 - 1)),
                "auth_uri": "https://accounts.google.com/o/oauth2/auth", "token_uri": "https://oauth2.googleapis.com/token",
                "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
                "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{sa}%40{proj}.iam.gserviceaccount.com",
                "universe_domain": "googleapis.com"}
-        return json.dumps(obj, indent=2 if i % 2 else None), jesc(pk)
+        return json.dumps(obj, indent=2 if i % 2 else None), jesc(pk)  # needle: the key as it appears in the JSON
 
-    def s_azure_storage_key(self, i):
-        # Azure Storage connection string (learn.microsoft.com "Configure Azure Storage connection
-        # strings"): AccountKey is 64 bytes base64 = 88 chars ending "==".
-        key = b64(self.rb(64))
-        return (f"DefaultEndpointsProtocol=https;AccountName={self.slug()}{self.dg(3)};AccountKey={key};"
-                f"EndpointSuffix=core.windows.net", key)
-
-    def s_azure_sas_token(self, i):
-        # Azure service SAS (learn.microsoft.com "Create a service SAS"): sig = url-encoded base64
-        # HMAC-SHA256 (44 chars before encoding).
-        sig = quote(b64(self.rb(32)), safe="")
-        d = datetime.date(2025, 1, 1) + datetime.timedelta(days=self.r.randint(0, 400))
+    def azure_sas(self, i):
+        # Azure service SAS (learn.microsoft.com "Create a service SAS"): sig = url-encoded base64 HMAC-SHA256.
+        sig, d = quote(b64(self.rb(32)), safe=""), datetime.date(2025, 1, 1) + datetime.timedelta(days=self.ri(0, 400))
         q = f"sv=2022-11-02&ss=b&srt=sco&sp=rl&se={d}T00:00:00Z&st=2025-01-01T00:00:00Z&spr=https&sig={sig}"
-        return (f"https://{self.slug()}{self.dg(2)}.blob.core.windows.net/{self.word()}/{self.word()}.csv?{q}"
-                if i % 2 else q), sig
+        return (f"https://{self.slug()}{self.dg(2)}.blob.core.windows.net/{self.word()}/{self.word()}.csv?{q}" if i % 2 else q), sig
 
-    # -- credentials
-    def s_url_credentials(self, i):
-        # RFC 3986 userinfo (user:password@host) in the URL schemes services publish.
-        u = re.sub(r"[^a-z0-9_]", "", self.fk().user_name().lower()) or "svc"
-        pw, dom = self.s(B62, 1) + self.s(B62 + "-_.~", self.r.randint(11, 27)), self.fk().domain_name()
+    def url_credentials(self, i):
+        # RFC 3986 userinfo (user:password@host) in the URL forms these services document.
+        u, pw, dom = self.user(), self.s(B62, 1) + self.s(B62 + "-_.~", self.ri(11, 27)), self.fk().domain_name()
         return [f"https://{u}:{pw}@{dom}/api/v1/export", f"postgres://{u}:{pw}@db.internal:5432/{self.word()}",
                 f"postgresql://{u}:{pw}@pg.{dom}:5432/app?sslmode=require", f"mysql://{u}:{pw}@mysql.{dom}:3306/shop",
                 f"mongodb+srv://{u}:{pw}@cluster0.{self.s(LOWER + DIGITS, 5)}.mongodb.net/app?retryWrites=true&w=majority",
-                f"redis://:{pw}@cache.internal:6379/0", f"amqp://{u}:{pw}@rabbitmq.internal:5672/%2F",
-                f"ftp://{u}:{pw}@files.{dom}/incoming/"][i % 8], pw
+                f"redis://:{pw}@cache.internal:6379/0", f"amqp://{u}:{pw}@rabbitmq.internal:5672/%2F", f"ftp://{u}:{pw}@files.{dom}/incoming/"][i % 8], pw
+    def jdbc(self, i):  # JDBC URL syntax of the PostgreSQL, SQL Server, MySQL and Oracle drivers' docs
+        u, pw, h, db = self.word() + "_app", self.s(B62, self.ri(10, 24)), f"db{self.ri(1, 9)}.internal", self.word()
+        return [f"jdbc:postgresql://{h}:5432/{db}?user={u}&password={pw}", f"jdbc:sqlserver://{h}:1433;databaseName={db};user={u};password={pw};encrypt=true",
+                f"jdbc:mysql://{h}:3306/{db}?user={u}&password={pw}&useSSL=true", f"jdbc:oracle:thin:{u}/{pw}@//{h}:1521/ORCLPDB1"][i % 4], pw
 
-    def s_jdbc(self, i):
-        # JDBC URLs as documented by the PostgreSQL, SQL Server, MySQL and Oracle drivers.
-        u, pw, h, db = self.word() + "_app", self.s(B62, self.r.randint(10, 24)), f"db{self.r.randint(1, 9)}.internal", self.word()
-        return [f"jdbc:postgresql://{h}:5432/{db}?user={u}&password={pw}",
-                f"jdbc:sqlserver://{h}:1433;databaseName={db};user={u};password={pw};encrypt=true",
-                f"jdbc:mysql://{h}:3306/{db}?user={u}&password={pw}&useSSL=true",
-                f"jdbc:oracle:thin:{u}/{pw}@//{h}:1521/ORCLPDB1"][i % 4], pw
-
-    def s_http_authorization(self, i):
-        # RFC 6750 Bearer, RFC 7617 Basic (base64 of user:password).
-        st = i % 4
-        if st < 2:
-            tok = self.s(B64URL, self.r.randint(32, 64)) if st == 0 else self.s_jwt(i)
+    def authorization(self, i):  # RFC 6750 Bearer (opaque or JWT), RFC 7617 Basic (base64 of user:password)
+        if i % 4 < 2:
+            tok = self.s(B64URL, self.ri(32, 64)) if i % 4 == 0 else self.jwt(i)
             return (f"Authorization: Bearer {tok}" if i % 8 < 4 else f"authorization: bearer {tok}"), tok
-        cred = b64(f"{self.word()}-{self.r.randint(1, 99)}:{self.s(B62, self.r.randint(10, 20))}".encode())
-        return (f"Authorization: Basic {cred}" if st == 2 else f"Proxy-Authorization: Basic {cred}"), cred
-
-    def s_http_cookie(self, i):
-        # RFC 6265 Cookie / Set-Cookie.
-        sid = self.s(B64URL, self.r.randint(24, 48))
-        if i % 4 == 3:
-            sid = self.hx(32).upper()
+        cred = b64(f"{self.word()}-{self.ri(1, 99)}:{self.s(B62, self.ri(10, 20))}".encode())
+        return (f"Authorization: Basic {cred}" if i % 4 == 2 else f"Proxy-Authorization: Basic {cred}"), cred
+    def cookie(self, i):  # RFC 6265 Cookie / Set-Cookie
+        sid = self.hx(32).upper() if i % 4 == 3 else self.s(B64URL, self.ri(24, 48))
         return [f"Cookie: SID={sid}; theme=dark", f"Set-Cookie: session={sid}; Path=/; HttpOnly; Secure; SameSite=Lax",
                 f"Cookie: lang=en; sessionid={sid}; theme=dark", f"Set-Cookie: JSESSIONID={sid}; Path=/; HttpOnly"][i % 4], sid
 
-    def s_api_key_header(self, i):
-        k = self.s(B62, self.r.randint(24, 48))
-        return [f"X-Api-Key: {k}", f"x-api-key: {k}", f"Api-Key: {k}", f"X-Auth-Token: {k}"][i % 4], k
-
-    KEYED = [("passwd={s}", "passwd"), ("password: {s}", "password"), ("client_secret={s}", "client_secret"),
-             ("session_id={s}", "session_id"), ("apiKey={s}", "apiKey"), ("access_token={s}", "access_token"),
-             ('"secret": "{s}"', "secret"), ("private_key='{s}'", "private_key"), ("?token={s}&page=2", "token"),
-             ("username=bob&password={s}", "password"), ("refresh_token={s}", "refresh_token"),
-             ("api_key: {s}", "api_key"), ("DB_PASSWORD={s}", "DB_PASSWORD"), ('db_password = "{s}"', "db_password"),
-             ("secret_key: {s}", "secret_key"), ("auth_token={s}", "auth_token"), ("pwd={s}", "pwd"),
-             ("client_secret: '{s}'", "client_secret")]
-
-    def s_keyed_secret(self, i):
-        sec = self.password()
-        form, key = self.KEYED[i % len(self.KEYED)]
-        return form.replace("{s}", sec), sec, key
-
-    def s_generic_secret(self, i):
-        # High-entropy value whose only tell is the key next to it.
-        v = [lambda: self.s(B62, 40), lambda: self.hx(64), lambda: b64(self.rb(32)),
-             lambda: "whsec_" + b64(self.rb(24))][i % 4]()
-        key = ["signing_key", "hmac_secret", "encryption_key", "webhook_secret", "jwt_secret", "master_key",
-               "app_secret_key"][i % 7]
-        return (f"{key}={v}" if i % 2 else f'{key}: "{v}"'), v, key
-
-    # ---- look-alikes (benign; must arrive intact) -----------------------------------------------
-    def l_order_id(self, i):
-        y = self.r.randint(2019, 2025)
-        return [f"ORD-{y}-{self.dg(6)}", f"ORD-{y}{self.r.randint(1, 12):02d}-{self.dg(5)}-{self.r.choice(UPPER)}",
-                f"PO-{self.dg(4)}-{self.s(UPPER, 3)}"][i % 3]
-
-    def l_invoice_number(self, i):
-        y = self.r.randint(2019, 2025)
-        return [f"INV-{y}-{self.r.randint(1, 12):02d}-{self.dg(5)}", f"INV/{y}/{self.dg(6)}"][i % 2]
-
-    def l_isbn13(self, i):
-        return isbn.format(self.until(lambda: self.r.choice(["978", "979"]) + self.dg(10), isbn.is_valid))
-
-    def l_zip_plus4(self, i): return f"{self.dg(5)}-{self.dg(4)}"
-
-    def rand_dt(self):
-        return datetime.datetime.fromtimestamp(self.r.randint(1_500_000_000, 1_800_000_000), datetime.timezone.utc)
-
-    def l_date(self, i):
-        d = self.rand_dt()
-        return [d.strftime("%Y-%m-%d"), d.strftime("%Y/%m/%d"), d.strftime("%d.%m.%Y")][i % 3]
-
-    def l_time_of_day(self, i):
-        d = self.rand_dt()
-        return d.strftime("%H:%M:%S") + (f".{self.r.randint(0, 999):03d}" if i % 2 else "")
-
-    def l_timestamp_rfc3339(self, i):
-        d = self.rand_dt()
-        frac = ["", f".{self.r.randint(0, 999):03d}", f".{self.dg(9)}"][i % 3]
-        return d.strftime("%Y-%m-%dT%H:%M:%S") + frac + ["Z", "+02:00", "-05:00", "Z"][i % 4]
-
-    def l_epoch_millis(self, i): return str(self.r.randint(1_600_000_000_000, 1_800_000_000_000))
-
-    def l_duration(self, i):
-        r = self.r
-        return [f"{r.randint(1, 9)}.{r.randint(1, 9)}s", f"{r.randint(1, 999)}ms", f"{r.randint(1, 59)}m{r.randint(1, 59)}s",
-                f"{r.randint(1, 23)}h{r.randint(1, 59)}m", f"PT{r.randint(1, 59)}M", f"0.{r.randint(10, 99)}s"][i % 6]
-
-    def l_ssn_invalid_area(self, i):
-        area = ["000", "666", "9" + self.dg(2)][i % 3]
-        c = f"{area}{self.r.randint(1, 99):02d}{self.r.randint(1, 9999):04d}"
-        assert not ssn.is_valid(c)
-        return [ssn.format(c), c][i % 2]
-
-    def l_card_luhn_invalid(self, i): return self.card(i, valid=False)
-    def l_iban_bad_checksum(self, i): return self.iban_value(i, valid=False)
-    def l_uk_nino_invalid_prefix(self, i): return self.nino(i, valid=False)
-    def l_git_sha(self, i): return self.hx(40)
-    def l_short_sha(self, i): return self.hx(self.r.randint(7, 12))
-    def l_sha256_digest(self, i): return self.hx(64)
-    def l_eth_tx_hash(self, i): return "0x" + self.hx(64)
-
-    def l_bitcoin_bad_checksum(self, i):
-        a = self.s_bitcoin_address(i)
-        alpha = BECH32 if a.startswith("bc1") else B58
-
-        def make():
-            k = self.r.randrange(len(a) - 6, len(a))
-            return a[:k] + self.r.choice(alpha.replace(a[k], "")) + a[k + 1:]
-        return self.until(make, lambda x: not bitcoin.is_valid(x))
-
-    def l_version_ipv4_shaped(self, i):
-        q = ".".join(str(x) for x in [self.r.randint(1, 255)] + [self.r.randint(0, 255) for _ in range(3)])
+    def version_ipv4_shaped(self, i):  # (value with its context word, bare dotted number)
+        q = ".".join(str(x) for x in [self.ri(1, 255)] + [self.ri(0, 255) for _ in range(3)])
         if i % 6 == 5:
-            q = f"{self.r.randint(6, 10)}.0.{self.dg(5)}.{self.dg(4)}"
+            q = f"{self.ri(6, 10)}.0.{self.dg(5)}.{self.dg(4)}"
             return f"build {q}", q
         return [f"version {q}", f"service.version={q}", f"app.version: {q}", f"v{q}", f"release {q} deployed"][i % 6], q
-
-    def l_semver(self, i):
-        r = self.r
-        v = f"{r.randint(0, 30)}.{r.randint(0, 40)}.{r.randint(0, 99)}"
-        return ("v" if i % 3 == 0 else "") + v + ["", f"-rc.{r.randint(1, 9)}", f"+build.{r.randint(1, 999)}", "-SNAPSHOT"][i % 4]
-
-    def l_oid(self, i):
-        base = ["1.3.6.1.4.1.", "1.2.840.113549.1.1.", "2.5.4.", "1.3.6.1.2.1.2.2.1."][i % 4]
-        return base + ".".join(str(self.r.randint(1, 400)) for _ in range(self.r.randint(1, 3)))
-
-    def l_port(self, i):
-        p = self.r.choice([80, 443, 3000, 4317, 4318, 5432, 6379, 8080, 8443, 9090, 9200, 13133])
-        return [f"localhost:{p}", f"{self.word()}.svc.cluster.local:{p}", f"{self.word()}:{p}", f"listening on :{p}"][i % 4]
-
-    def l_cpp_symbol(self, i):
-        ns = ["std", "boost::asio", "absl", "folly", "crate", "tokio::net"]
-        return f"{self.r.choice(ns)}::{self.word()}::{self.r.choice(['push_back', 'new', 'load', 'flush', 'poll'])}"
-
-    def l_certificate_pem(self, i):  # X.509 certificates are public: must survive
-        return pem("CERTIFICATE", bytes.fromhex("3082031f30820207a003020102021400") + self.rb(780))
-
-    def l_public_key_pem(self, i):  # RSA SubjectPublicKeyInfo (RFC 5280)
-        return pem("PUBLIC KEY", bytes.fromhex("30820122300d06092a864886f70d01010105000382010f003082010a0282010100")
-                   + self.rb(256) + bytes.fromhex("0203010001"))
-
-    def l_ssh_public_key(self, i):  # RFC 4253 §6.6 / RFC 8709 public key lines
+    def ssh_public_key(self, i):  # RFC 4253 §6.6 / RFC 8709 public key lines: public, must survive
         if i % 2:
-            blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + self.rb(32)
-            return f"ssh-ed25519 {b64(blob)} {self.word()}-deploy-{self.r.randint(1, 99)}"
-        blob = b"\0\0\0\x07ssh-rsa\0\0\0\x03\x01\x00\x01\0\0\x01\x01\x00" + self.rb(256)
-        return f"ssh-rsa {b64(blob)} ci-runner-{self.r.randint(1, 99)}"
+            return "ssh-ed25519 " + b64(b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + self.rb(32)) + f" {self.word()}-deploy-{self.ri(1, 99)}"
+        return "ssh-rsa " + b64(b"\0\0\0\x07ssh-rsa\0\0\0\x03\x01\x00\x01\0\0\x01\x01\x00" + self.rb(256)) + f" ci-runner-{self.ri(1, 99)}"
+    def generic_secret(self, i):  # a high-entropy value whose only tell is the key next to it
+        k = ["signing_key", "hmac_secret", "encryption_key", "webhook_secret", "jwt_secret", "master_key", "app_secret_key"][i % 7]
+        v = [self.s(B62, 40), self.hx(64), b64(self.rb(32)), "whsec_" + b64(self.rb(24))][i % 4]
+        return (f"{k}={v}" if i % 2 else f'{k}: "{v}"'), v, k
 
-    def l_age_recipient(self, i): return bech32("age", to5(self.rb(32)))  # age public key "age1…"
-    def l_pgp_public_key(self, i): return pgp_armor("PUBLIC KEY", b"\x99\x01\x0d\x04" + self.rb(self.r.choice([260, 520])))
+def nat(name, valid): return lambda g, i: g.national(name, i, valid)
 
-    def l_uuid(self, i): u = self.uuid4(); return u.upper() if i % 4 == 3 else u
-    def l_trace_id(self, i): return self.hx(32)
-    def l_span_id(self, i): return self.hx(16)
-    def l_md5_digest(self, i): return self.hx(32)
-
-    def l_k8s_pod_name(self, i):
-        w = f"{self.word()}-{self.r.choice(['api', 'worker', 'web', 'consumer'])}"
-        return [f"{w}-{self.s(K8S, 10)}-{self.s(K8S, 5)}", f"{w}-{self.r.randint(0, 5)}", f"{w}-{self.s(K8S, 5)}"][i % 3]
-
-    def l_image_digest(self, i):
-        d = "sha256:" + self.hx(64)
-        return [d, f"ghcr.io/acme/{self.word()}@{d}", f"registry.example.com/{self.word()}:1.{self.r.randint(0, 40)}.0@{d}"][i % 3]
-
-    def l_sk_word(self, i):
-        r = self.r
-        return ["sk-SK", f"locale=sk-SK", "Accept-Language: sk-SK,sk;q=0.9,en;q=0.8", f"lang sk-SK region {r.randint(1, 9)}",
-                f"{r.choice(['task', 'disk', 'risk', 'desk', 'kiosk'])}-{self.word()}-{r.randint(1, 999)}"][i % 5]
-
-    def l_token_prefix_only(self, i):
-        p = self.r.choice(["ghp_", "gho_", "github_pat_", "xoxb-", "sk_live_", "glpat-", "npm_", "hf_", "dckr_pat_",
-                           "sk-ant-", "SG.", "AIza", "hvs.", "glsa_"])
-        return [p, f"{p}{self.s(LOWER, self.r.randint(3, 8))}", f"tokens start with {p}"][i % 3]
-
-    def l_akia_lowercase(self, i): return "AKIA" + self.s(LOWER, 16)
-
-    def l_aws_arn(self, i):
-        a = self.dg(12)
-        return [f"arn:aws:iam::{a}:role/{self.word()}-deploy", f"arn:aws:s3:::{self.word()}-logs/{self.r.randint(2019, 2025)}/",
-                f"arn:aws:lambda:eu-west-1:{a}:function:{self.word()}-handler"][i % 3]
-
-    def l_s3_uri(self, i): return f"s3://{self.slug()}-{self.word()}/{self.word()}/part-{self.r.randint(0, 999):05d}.parquet"
-
-    def l_azure_conn_no_key(self, i):
-        a = self.slug() + self.dg(2)
-        return [f"DefaultEndpointsProtocol=https;AccountName={a};EndpointSuffix=core.windows.net",
-                f"BlobEndpoint=https://{a}.blob.core.windows.net/;QueueEndpoint=https://{a}.queue.core.windows.net/"][i % 2]
-
-    def l_sas_no_sig(self, i): return f"sv=2022-11-02&ss=b&srt=sco&sp={self.r.choice(['r', 'rl', 'rwdl'])}&spr=https"
-
-    def l_k8s_resource_version(self, i):
-        n = self.r.randint(1_000_000, 999_999_999)
-        return [f"resourceVersion: {n}", f'"resourceVersion":"{n}"', f"rv={n}"][i % 3]
-
-    def l_gcp_resource_name(self, i):
-        return f"projects/{self.word()}-prod/locations/{self.r.choice(['us-central1', 'europe-west4'])}/clusters/{self.word()}-{self.r.randint(1, 9)}"
-
-    def l_prose_secret_words(self, i):
-        r, w = self.r, self.word()
-        return [f"password reset email sent to the {w} team", f"token bucket refilled ({r.randint(1, 500)} tokens)",
-                f"session started for tenant {w}", f"secret rotation scheduled in {r.randint(2, 90)} days",
-                f"api key rotation completed for {w}", "private key loaded from the keystore",
-                f"credentials cache warmed in {r.randint(2, 900)}ms", "auth token expired, refreshing",
-                f"cookie consent banner shown on {w}", "bearer scheme negotiated"][i % 10]
-
-    def l_nonsecret_key_number(self, i):
-        r = self.r
-        return [f"max_tokens={r.choice([256, 512, 1024, 4096])}", f"token_count={r.randint(1, 9999)}",
-                f"session_count={r.randint(0, 99)}", f"keyboard={r.choice(['us', 'de', 'fr', 'uk'])}",
-                f"tokens_per_second={r.randint(1, 99)}.{r.randint(0, 9)}", f"password_min_length={r.randint(8, 16)}",
-                f"auth_retries={r.randint(1, 5)}", f"keyspace={self.word()}", f"token_ttl_seconds={r.choice([60, 300, 3600])}",
-                f"session_timeout={r.randint(5, 60)}m"][i % 10]
-
-    def l_file_path(self, i):
-        u = re.sub(r"[^a-z]", "", self.fk().user_name().lower()) or "dev"
-        return [f"/var/log/{self.word()}/service.log", "/etc/ssl/certs/ca-certificates.crt", f"/run/secrets/{self.word()}_password",
-                f"C:\\Users\\{u}\\AppData\\Local\\Temp\\{self.word()}.tmp", f"/home/{u}/.ssh/known_hosts",
-                f"/app/config/{self.word()}/tokens.yaml"][i % 6]
-
-    def l_url_no_credentials(self, i):
-        w = self.word()
-        return [f"https://api.example.com/v1/{w}/health", f"postgres://db.internal:5432/{w}", f"redis://cache.internal:6379/{self.r.randint(0, 15)}",
-                f"jdbc:postgresql://db:5432/{w}?sslmode=require", f"amqp://rabbitmq.internal:5672/{w}",
-                f"mongodb+srv://cluster0.{self.s(LOWER, 5)}.mongodb.net/{w}?retryWrites=true"][i % 6]
-
-    def l_benign_header(self, i):
-        return ["Accept: application/json", "Content-Type: application/json; charset=utf-8", f"Cookie: theme=dark; lang={self.r.choice(['en', 'de', 'fr'])}",
-                "Cache-Control: no-cache", f"User-Agent: curl/8.{self.r.randint(0, 12)}.0", f"X-Request-Id: {self.uuid4()}"][i % 6]
-
-    def l_base64_text(self, i): return b64(self.fakers[0].sentence(nb_words=self.r.randint(4, 12)).encode())
-
-
-def national_secret(name):
-    return lambda g, i: g.national_value(name, i, True)
-
-
-def national_lookalike(name):
-    return lambda g, i: g.national_value(name, i, False)
-
-
-NATIONAL = ["us_ssn", "ca_sin", "fr_nir", "de_tax_id", "es_dni", "es_nie", "it_codice_fiscale", "nl_bsn",
-            "in_aadhaar", "br_cpf", "br_cnpj", "au_tfn"]
-# (family, detector, count); the generator is Gen.s_<detector> unless given.
-SECRETS = ([("personal", "email", 130), ("personal", "phone", 182)] +
-           [("national_id", n, 40, national_secret(n)) for n in NATIONAL] +
-           [("national_id", "uk_nino", 40, lambda g, i: g.nino(i, True)),
-            ("financial", "credit_card", 160, lambda g, i: g.card(i, True)),
-            ("financial", "iban", 128, lambda g, i: g.iban_value(i, True)),
-            ("crypto", "bitcoin_address", 60), ("crypto", "ethereum_address", 60),
-            ("network", "ipv4", 80), ("network", "ipv6", 60), ("network", "mac_address", 60),
-            ("private_key", "pem_private_key", 50), ("private_key", "openssh_private_key", 20),
-            ("private_key", "pgp_private_key", 20), ("private_key", "age_secret_key", 20),
-            ("token", "jwt", 80), ("token", "github_token", 100), ("token", "github_fine_grained_pat", 30),
-            ("token", "gitlab_token", 45), ("token", "npm_token", 30), ("token", "pypi_token", 25),
-            ("token", "dockerhub_token", 25), ("token", "slack_token", 60), ("token", "slack_webhook", 30),
-            ("token", "stripe_key", 44), ("token", "twilio_api_key", 25), ("token", "sendgrid_api_key", 25),
-            ("token", "mailgun_api_key", 25), ("token", "shopify_token", 40), ("token", "openai_api_key", 40),
-            ("token", "anthropic_api_key", 24), ("token", "huggingface_token", 25), ("token", "datadog_api_key", 32),
-            ("token", "new_relic_key", 25), ("token", "sentry_dsn", 24), ("token", "discord_bot_token", 25),
-            ("token", "discord_webhook", 24), ("token", "telegram_bot_token", 25), ("token", "vault_token", 30),
-            ("token", "grafana_token", 30), ("token", "teams_webhook", 24),
-            ("cloud", "aws_access_key", 50), ("cloud", "aws_secret_key", 40), ("cloud", "google_api_key", 40),
-            ("cloud", "gcp_service_account", 20), ("cloud", "azure_storage_key", 30), ("cloud", "azure_sas_token", 30),
-            ("credentials", "url_credentials", 120), ("credentials", "jdbc", 40), ("credentials", "http_authorization", 72),
-            ("credentials", "http_cookie", 40), ("credentials", "api_key_header", 24), ("credentials", "keyed_secret", 306),
-            ("credentials", "generic_secret", 56)])
-LOOKALIKES = ([("personal", d, 70) for d in ["order_id", "invoice_number", "isbn13", "zip_plus4", "date",
-                                            "time_of_day", "timestamp_rfc3339", "epoch_millis", "duration"]] +
-              [("national_id", "ssn_invalid_area", 60), ("national_id", "uk_nino_invalid_prefix", 30)] +
-              [("national_id", n + "_bad_checksum", 30, national_lookalike(n)) for n in NATIONAL[1:]] +
-              [("financial", "card_luhn_invalid", 120), ("financial", "iban_bad_checksum", 96),
-               ("crypto", "git_sha", 80), ("crypto", "short_sha", 60), ("crypto", "sha256_digest", 60),
-               ("crypto", "bitcoin_bad_checksum", 48), ("crypto", "eth_tx_hash", 48),
-               ("network", "version_ipv4_shaped", 150), ("network", "semver", 72), ("network", "oid", 48),
-               ("network", "port", 48), ("network", "cpp_symbol", 36),
-               ("private_key", "certificate_pem", 24), ("private_key", "public_key_pem", 24),
-               ("private_key", "ssh_public_key", 40), ("private_key", "age_recipient", 40), ("private_key", "pgp_public_key", 20),
-               ("token", "uuid", 90), ("token", "trace_id", 90), ("token", "span_id", 80), ("token", "md5_digest", 70),
-               ("token", "k8s_pod_name", 72), ("token", "image_digest", 60), ("token", "sk_word", 60),
-               ("token", "token_prefix_only", 60),
-               ("cloud", "akia_lowercase", 40), ("cloud", "aws_arn", 45), ("cloud", "s3_uri", 40),
-               ("cloud", "azure_conn_no_key", 30), ("cloud", "sas_no_sig", 30), ("cloud", "k8s_resource_version", 45),
-               ("cloud", "gcp_resource_name", 40),
-               ("credentials", "prose_secret_words", 120), ("credentials", "nonsecret_key_number", 120),
-               ("credentials", "file_path", 72), ("credentials", "url_no_credentials", 72),
-               ("credentials", "benign_header", 60), ("credentials", "base64_text", 72)])
-
+NATIONAL = ["us_ssn", "ca_sin", "fr_nir", "de_tax_id", "es_dni", "es_nie", "it_codice_fiscale", "nl_bsn", "in_aadhaar",
+            "br_cpf", "br_cnpj", "au_tfn"]
+# rows: (family, detector, count, generator(g, i) -> value | (value, needle[, key]) | look-alike (value, bare))
+SECRETS = [
+    ("personal", "email", 130, Gen.email), ("personal", "phone", 182, Gen.phone),
+    *[("national_id", n, 40, nat(n, True)) for n in NATIONAL],
+    ("national_id", "uk_nino", 40, lambda g, i: g.nino(i, True)),
+    ("financial", "credit_card", 160, lambda g, i: g.card(i, True)), ("financial", "iban", 128, lambda g, i: g.iban(i, True)),
+    ("crypto", "bitcoin_address", 60, Gen.bitcoin),
+    ("crypto", "ethereum_address", 60, lambda g, i: "0x" + (lambda a: eip55(a) if i % 2 else a)(g.hx(40))),  # EIP-55
+    ("network", "ipv4", 80, Gen.ipv4), ("network", "ipv6", 60, Gen.ipv6), ("network", "mac_address", 60, Gen.mac),
+    ("private_key", "pem_private_key", 50, Gen.pem_private_key),
+    # https://github.com/openssh/openssh-portable/blob/master/PROTOCOL.key ("openssh-key-v1\0"), 70-char lines
+    ("private_key", "openssh_private_key", 20, lambda g, i: pem("OPENSSH PRIVATE KEY", b"openssh-key-v1\x00" + g.rb(g.pick([380, 1000, 1800])), 70)),
+    # RFC 4880 §5.5.1.3 Secret-Key packet (old format tag 5) in ASCII armor
+    ("private_key", "pgp_private_key", 20, lambda g, i: pgp_armor("PRIVATE KEY", b"\x95\x03\xc6\x04" + g.rb(g.pick([600, 920])))),
+    # age v1 (age-encryption.org/v1, C2SP age.md): Bech32 with HRP "age-secret-key-", upper case
+    ("private_key", "age_secret_key", 20, lambda g, i: bech32("age-secret-key-", to5(g.rb(32))).upper()),
+    ("token", "jwt", 80, Gen.jwt),
+    # https://github.blog/2021-04-05-behind-githubs-new-authentication-token-formats/
+    ("token", "github_token", 100, lambda g, i: g.checksummed(["ghp_", "gho_", "ghu_", "ghs_", "ghr_"][i % 5])),
+    # GitHub fine-grained PAT: github_pat_ + 22 + "_" + 59 (gitleaks github-fine-grained-pat: github_pat_\w{82})
+    ("token", "github_fine_grained_pat", 30, lambda g, i: "github_pat_11" + g.s(UD, 20) + "_" + g.s(B62, 59)),
+    # GitLab token prefixes (docs.gitlab.com/security/tokens): glpat-/gldt-/glrt- + 20 [0-9A-Za-z_-]
+    ("token", "gitlab_token", 45, lambda g, i: ["glpat-", "gldt-", "glrt-"][i % 3] + g.s(B64URL, 20)),
+    # https://github.blog/2021-09-23-announcing-npms-new-access-token-format/ (npm_ + 36, CRC32 like GitHub's)
+    ("token", "npm_token", 30, lambda g, i: g.checksummed("npm_")),
+    # PyPI API token: "pypi-" + base64url macaroon beginning "AgEIcHlwaS5vcmc" (pypi.org/help/#apitoken; gitleaks)
+    ("token", "pypi_token", 25, lambda g, i: "pypi-AgEIcHlwaS5vcmc" + b64u(g.rb(g.ri(50, 140)))),
+    # Docker Hub personal access token dckr_pat_ + 27 (GitHub secret-scanning partner patterns; gitleaks)
+    ("token", "dockerhub_token", 25, lambda g, i: "dckr_pat_" + g.s(B64URL, 27)),
+    # api.slack.com/authentication/token-types: xoxb-/xoxp- numeric ids + secret; app-level xapp-1-A…-…-hex
+    ("token", "slack_token", 60, lambda g, i: [
+        f"xoxb-{g.ri(10 ** 9, 10 ** 13 - 1)}-{g.ri(10 ** 9, 10 ** 13 - 1)}-{g.s(B62, 24)}",
+        f"xoxp-{g.ri(10 ** 9, 10 ** 13 - 1)}-{g.ri(10 ** 9, 10 ** 13 - 1)}-{g.ri(10 ** 9, 10 ** 13 - 1)}-{g.hx(32)}",
+        f"xapp-1-A{g.s(UD, 10)}-{g.dg(13)}-{g.hx(64)}"][i % 3]),
+    # api.slack.com/messaging/webhooks: https://hooks.slack.com/services/T…/B…/<24>
+    ("token", "slack_webhook", 30, lambda g, i: f"https://hooks.slack.com/services/T{g.s(UD, g.ri(8, 10))}/B{g.s(UD, g.ri(8, 10))}/{g.s(B62, 24)}"),
+    # docs.stripe.com/keys: sk_live_/rk_live_/sk_test_ + alphanumerics (gitleaks: 10..99)
+    ("token", "stripe_key", 44, lambda g, i: ["sk_live_", "rk_live_", "sk_test_", "rk_test_"][i % 4] + g.s(B62, g.pick([24, 34, 58, 99]))),
+    ("token", "twilio_api_key", 25, lambda g, i: "SK" + g.hx(32)),  # Twilio API key SID: SK + 32 hex
+    ("token", "sendgrid_api_key", 25, lambda g, i: f"SG.{g.s(B64URL, 22)}.{g.s(B64URL, 43)}"),  # SendGrid: SG.<22>.<43>
+    ("token", "mailgun_api_key", 25, lambda g, i: "key-" + g.hx(32)),  # Mailgun private API key (legacy format)
+    # Shopify access tokens / shared secret: shpat_/shpca_/shppa_/shpss_ + 32 hex (gitleaks shopify-*)
+    ("token", "shopify_token", 40, lambda g, i: ["shpat_", "shpca_", "shppa_", "shpss_"][i % 4] + g.hx(32)),
+    # OpenAI: legacy sk-<20>T3BlbkFJ<20>; sk-proj-/sk-svcacct-/sk-admin- <74|58>T3BlbkFJ<74|58> (gitleaks openai-api-key)
+    ("token", "openai_api_key", 40, lambda g, i: "sk-" + g.s(B62, 20) + "T3BlbkFJ" + g.s(B62, 20) if i % 4 == 0 else
+     ["sk-proj-", "sk-svcacct-", "sk-admin-"][i % 3] + (lambda n: g.s(B64URL, n) + "T3BlbkFJ" + g.s(B64URL, n))(74 if i % 2 else 58)),
+    # Anthropic: sk-ant-api03- / sk-ant-admin01- + 93 + "AA" (gitleaks anthropic-api-key / anthropic-admin-api-key)
+    ("token", "anthropic_api_key", 24, lambda g, i: ["sk-ant-api03-", "sk-ant-admin01-"][i % 2] + g.s(B64URL, 93) + "AA"),
+    ("token", "huggingface_token", 25, lambda g, i: "hf_" + g.s(string.ascii_letters, 34)),  # HF access token (gitleaks)
+    # Datadog API key (32 hex) / application key (40 hex): only recognisable in context (docs.datadoghq.com/account_management/api-app-keys)
+    ("token", "datadog_api_key", 32, lambda g, i: g.keyed([("DD_API_KEY={s}", "DD_API_KEY"), ("dd-api-key: {s}", "dd-api-key"),
+        ('datadog_api_key: "{s}"', "datadog_api_key"), ("DD_APP_KEY={s}", "DD_APP_KEY")], i, g.hx(40 if i % 4 == 3 else 32))),
+    ("token", "new_relic_key", 25, lambda g, i: "NRAK-" + g.s(UD, 27)),  # New Relic user API key (gitleaks)
+    # docs.sentry.io DSN: https://<public key, 32 hex>@o<org>.ingest[.region].sentry.io/<project>
+    ("token", "sentry_dsn", 24, lambda g, i: f"https://{g.hx(32)}@o{g.ri(100000, 4999999)}.ingest.{['', 'us.', 'de.'][i % 3]}sentry.io/{g.ri(1000000, 9999999)}"),
+    # Discord bot token: base64(user snowflake id) . 6 (timestamp) . 27+ (HMAC) (discord.com/developers/docs/reference)
+    ("token", "discord_bot_token", 25, lambda g, i: b64(str(g.ri(10 ** 17, 13 * 10 ** 17)).encode()).rstrip("=") + "." + g.s(B64URL, 6) + "." + g.s(B64URL, g.pick([27, 38]))),
+    ("token", "discord_webhook", 24, lambda g, i: f"https://{['discord.com', 'discordapp.com', 'canary.discord.com'][i % 3]}/api/webhooks/{g.ri(10 ** 17, 10 ** 19 - 1)}/{g.s(B64URL, 68)}"),
+    # core.telegram.org/bots/api: <bot id>:<35>, the secret part starting "AA" (gitleaks telegram-bot-api-token)
+    ("token", "telegram_bot_token", 25, lambda g, i: f"{g.ri(10 ** 7, 10 ** 10 - 1)}:AA{g.s(B64URL, 33)}"),
+    # HashiCorp Vault 1.10+ tokens: hvs. service, hvb. batch (developer.hashicorp.com/vault/docs/concepts/tokens; gitleaks)
+    ("token", "vault_token", 30, lambda g, i: "hvs." + g.s(B64URL, g.ri(90, 110)) if i % 3 else "hvb." + g.s(B64URL, g.ri(138, 160))),
+    # Grafana Cloud glc_<base64 JSON>; service account glsa_<32>_<8 hex> (gitleaks grafana-*)
+    ("token", "grafana_token", 30, lambda g, i: "glsa_" + g.s(B62, 32) + "_" + g.hx(8) if i % 2 else "glc_" + b64(json.dumps(
+        {"o": str(g.ri(100000, 999999)), "n": f"stack-{g.ri(100000, 999999)}-{g.word()}", "k": g.s(B62, 24), "m": {"r": g.pick(["us", "eu"])}},
+        separators=(",", ":")).encode())),
+    # Microsoft Teams incoming webhook URL (gitleaks microsoft-teams-webhook)
+    ("token", "teams_webhook", 24, lambda g, i: f"https://{g.slug()}.webhook.office.com/webhookb2/{g.uuid4()}@{g.uuid4()}/IncomingWebhook/{g.hx(32)}/{g.uuid4()}"),
+    # AWS IAM "Unique identifiers": AKIA (long-term) / ASIA (temporary) + 16 [A-Z2-7]
+    ("cloud", "aws_access_key", 50, lambda g, i: ["AKIA", "ASIA"][i % 2] + g.s(B32AWS, 16)),
+    # AWS secret access key: 40 base64-alphabet chars, only recognisable in context (AWS CLI config docs)
+    ("cloud", "aws_secret_key", 40, lambda g, i: g.keyed([("aws_secret_access_key = {s}", "aws_secret_access_key"), ("AWS_SECRET_ACCESS_KEY={s}", "AWS_SECRET_ACCESS_KEY"),
+        ('"SecretAccessKey": "{s}"', "SecretAccessKey"), ("aws_secret_access_key: {s}", "aws_secret_access_key")], i, g.s(B62 + "/+", 40))),
+    ("cloud", "google_api_key", 40, lambda g, i: "AIza" + g.s(B64URL, 35)),  # Google API key (gitleaks gcp-api-key)
+    ("cloud", "gcp_service_account", 20, Gen.gcp_service_account),
+    # Azure Storage connection string (learn.microsoft.com "Configure Azure Storage connection strings"): 64-byte key, 88 base64 chars
+    ("cloud", "azure_storage_key", 30, lambda g, i: (lambda k: (f"DefaultEndpointsProtocol=https;AccountName={g.slug()}{g.dg(3)};AccountKey={k};"
+        "EndpointSuffix=core.windows.net", k))(b64(g.rb(64)))),
+    ("cloud", "azure_sas_token", 30, Gen.azure_sas),
+    ("credentials", "url_credentials", 120, Gen.url_credentials), ("credentials", "jdbc", 40, Gen.jdbc),
+    ("credentials", "http_authorization", 72, Gen.authorization), ("credentials", "http_cookie", 40, Gen.cookie),
+    ("credentials", "api_key_header", 24, lambda g, i: (lambda k: ([f"X-Api-Key: {k}", f"x-api-key: {k}", f"Api-Key: {k}", f"X-Auth-Token: {k}"][i % 4], k))(g.s(B62, g.ri(24, 48)))),
+    ("credentials", "keyed_secret", 306, lambda g, i: g.keyed(KEYED, i, g.password())),
+    # a high-entropy value whose only tell is the key next to it
+    ("credentials", "generic_secret", 56, Gen.generic_secret),
+]
+LOOKALIKES = [
+    # personal: phone-shaped numbers that are clearly not phones (libphonenumber's matcher must find none)
+    ("personal", "order_id", 70, lambda g, i: [f"ORD-{g.ri(2019, 2025)}-{g.dg(6)}", f"ORD-{g.ri(2019, 2025)}{g.ri(1, 12):02d}-{g.dg(5)}-{g.pick(UPPER)}", f"PO-{g.dg(4)}-{g.s(UPPER, 3)}"][i % 3]),
+    ("personal", "invoice_number", 70, lambda g, i: [f"INV-{g.ri(2019, 2025)}-{g.ri(1, 12):02d}-{g.dg(5)}", f"INV/{g.ri(2019, 2025)}/{g.dg(6)}"][i % 2]),
+    ("personal", "isbn13", 70, lambda g, i: isbn.format(g.until(lambda: g.pick(["978", "979"]) + g.dg(10), isbn.is_valid))),
+    ("personal", "zip_plus4", 70, lambda g, i: f"{g.dg(5)}-{g.dg(4)}"),
+    ("personal", "date", 70, lambda g, i: g.date().strftime(["%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y"][i % 3])),
+    ("personal", "time_of_day", 70, lambda g, i: g.date().strftime("%H:%M:%S") + (f".{g.ri(0, 999):03d}" if i % 2 else "")),
+    ("personal", "timestamp_rfc3339", 70, lambda g, i: g.date().strftime("%Y-%m-%dT%H:%M:%S") + ["", f".{g.ri(0, 999):03d}", f".{g.dg(9)}"][i % 3] + ["Z", "+02:00", "-05:00", "Z"][i % 4]),
+    ("personal", "epoch_millis", 70, lambda g, i: str(g.ri(1_600_000_000_000, 1_800_000_000_000))),
+    ("personal", "duration", 70, lambda g, i: [f"{g.ri(1, 9)}.{g.ri(1, 9)}s", f"{g.ri(1, 999)}ms", f"{g.ri(1, 59)}m{g.ri(1, 59)}s", f"{g.ri(1, 23)}h{g.ri(1, 59)}m", f"PT{g.ri(1, 59)}M", f"0.{g.ri(10, 99)}s"][i % 6]),
+    # national_id: same shapes and formats as the secrets, rejected by stdnum (and by every other check)
+    ("national_id", "ssn_invalid_area", 60, Gen.ssn_invalid_area),
+    ("national_id", "uk_nino_invalid_prefix", 30, lambda g, i: g.nino(i, False)),
+    *[("national_id", n + "_bad_checksum", 30, nat(n, False)) for n in NATIONAL[1:]],
+    ("financial", "card_luhn_invalid", 120, lambda g, i: g.card(i, False)), ("financial", "iban_bad_checksum", 96, lambda g, i: g.iban(i, False)),
+    ("crypto", "git_sha", 80, lambda g, i: g.hx(40)), ("crypto", "short_sha", 60, lambda g, i: g.hx(g.ri(7, 12))),
+    ("crypto", "sha256_digest", 60, lambda g, i: g.hx(64)), ("crypto", "bitcoin_bad_checksum", 48, Gen.bitcoin_bad),
+    ("crypto", "eth_tx_hash", 48, lambda g, i: "0x" + g.hx(64)),
+    ("network", "version_ipv4_shaped", 150, Gen.version_ipv4_shaped),
+    ("network", "semver", 72, lambda g, i: ("v" if i % 3 == 0 else "") + f"{g.ri(0, 30)}.{g.ri(0, 40)}.{g.ri(0, 99)}" + ["", f"-rc.{g.ri(1, 9)}", f"+build.{g.ri(1, 999)}", "-SNAPSHOT"][i % 4]),
+    ("network", "oid", 48, lambda g, i: ["1.3.6.1.4.1.", "1.2.840.113549.1.1.", "2.5.4.", "1.3.6.1.2.1.2.2.1."][i % 4] + ".".join(str(g.ri(1, 400)) for _ in range(g.ri(1, 3)))),
+    ("network", "port", 48, lambda g, i: (lambda p: [f"localhost:{p}", f"{g.word()}.svc.cluster.local:{p}", f"{g.word()}:{p}", f"listening on :{p}"][i % 4])(
+        g.pick([80, 443, 3000, 4317, 4318, 5432, 6379, 8080, 9090]))),
+    ("network", "cpp_symbol", 36, lambda g, i: f"{g.pick(['std', 'boost::asio', 'absl', 'crate', 'tokio::net'])}::{g.word()}::{g.pick(['push_back', 'new', 'load', 'flush'])}"),
+    # private_key: public halves and certificates (public, must survive)
+    ("private_key", "certificate_pem", 24, lambda g, i: pem("CERTIFICATE", bytes.fromhex("3082031f30820207a003020102021400") + g.rb(780))),
+    ("private_key", "public_key_pem", 24, lambda g, i: pem("PUBLIC KEY", bytes.fromhex("30820122300d06092a864886f70d01010105000382010f003082010a0282010100") + g.rb(256) + bytes.fromhex("0203010001"))),
+    ("private_key", "ssh_public_key", 40, Gen.ssh_public_key),
+    ("private_key", "age_recipient", 40, lambda g, i: bech32("age", to5(g.rb(32)))),  # age public key "age1…"
+    ("private_key", "pgp_public_key", 20, lambda g, i: pgp_armor("PUBLIC KEY", b"\x99\x01\x0d\x04" + g.rb(g.pick([260, 520])))),
+    ("token", "uuid", 90, lambda g, i: g.uuid4().upper() if i % 4 == 3 else g.uuid4()),
+    ("token", "trace_id", 90, lambda g, i: g.hx(32)), ("token", "span_id", 80, lambda g, i: g.hx(16)), ("token", "md5_digest", 70, lambda g, i: g.hx(32)),
+    ("token", "k8s_pod_name", 72, lambda g, i: (lambda w: [f"{w}-{g.s(K8S, 10)}-{g.s(K8S, 5)}", f"{w}-{g.ri(0, 5)}", f"{w}-{g.s(K8S, 5)}"][i % 3])(f"{g.word()}-{g.pick(['api', 'worker', 'web'])}")),
+    ("token", "image_digest", 60, lambda g, i: (lambda d: [d, f"ghcr.io/acme/{g.word()}@{d}", f"registry.example.com/{g.word()}:1.{g.ri(0, 40)}.0@{d}"][i % 3])("sha256:" + g.hx(64))),
+    ("token", "sk_word", 60, lambda g, i: ["sk-SK", "locale=sk-SK", "Accept-Language: sk-SK,sk;q=0.9,en;q=0.8", f"lang sk-SK region {g.ri(1, 9)}",
+        f"{g.pick(['task', 'disk', 'risk', 'desk', 'kiosk'])}-{g.word()}-{g.ri(1, 999)}"][i % 5]),
+    ("token", "token_prefix_only", 60, lambda g, i: (lambda p: [p, p + g.s(LOWER, g.ri(3, 8)), f"tokens start with {p}"][i % 3])(
+        g.pick(["ghp_", "gho_", "github_pat_", "xoxb-", "sk_live_", "glpat-", "npm_", "hf_", "dckr_pat_", "sk-ant-", "SG.", "AIza", "hvs.", "glsa_"]))),
+    ("cloud", "akia_lowercase", 40, lambda g, i: "AKIA" + g.s(LOWER, 16)),
+    ("cloud", "aws_arn", 45, lambda g, i: [f"arn:aws:iam::{g.dg(12)}:role/{g.word()}-deploy", f"arn:aws:s3:::{g.word()}-logs/{g.ri(2019, 2025)}/", f"arn:aws:lambda:eu-west-1:{g.dg(12)}:function:{g.word()}"][i % 3]),
+    ("cloud", "s3_uri", 40, lambda g, i: f"s3://{g.slug()}-{g.word()}/{g.word()}/part-{g.ri(0, 999):05d}.parquet"),
+    ("cloud", "azure_conn_no_key", 30, lambda g, i: (lambda a: [f"DefaultEndpointsProtocol=https;AccountName={a};EndpointSuffix=core.windows.net",
+        f"BlobEndpoint=https://{a}.blob.core.windows.net/;QueueEndpoint=https://{a}.queue.core.windows.net/"][i % 2])(g.slug() + g.dg(2))),
+    ("cloud", "sas_no_sig", 30, lambda g, i: f"sv=2022-11-02&ss=b&srt=sco&sp={g.pick(['r', 'rl', 'rwdl'])}&spr=https"),
+    ("cloud", "k8s_resource_version", 45, lambda g, i: (lambda n: [f"resourceVersion: {n}", f'"resourceVersion":"{n}"', f"rv={n}"][i % 3])(g.ri(1_000_000, 999_999_999))),
+    ("cloud", "gcp_resource_name", 40, lambda g, i: f"projects/{g.word()}-prod/locations/{g.pick(['us-central1', 'europe-west4'])}/clusters/{g.word()}-{g.ri(1, 9)}"),
+    # credentials: secret words without a value, non-secret keys next to numbers, paths, credential-free URLs
+    ("credentials", "prose_secret_words", 120, lambda g, i: [f"password reset email sent to the {g.word()} team", f"token bucket refilled ({g.ri(1, 500)} tokens)",
+        f"session started for tenant {g.word()}", f"secret rotation scheduled in {g.ri(2, 90)} days", f"api key rotation completed for {g.word()}", "private key loaded from the keystore",
+        f"credentials cache warmed in {g.ri(2, 900)}ms", "auth token expired, refreshing", f"cookie consent banner shown on {g.word()}", "bearer scheme negotiated"][i % 10]),
+    ("credentials", "nonsecret_key_number", 120, lambda g, i: [f"max_tokens={g.pick([256, 512, 1024, 4096])}", f"token_count={g.ri(1, 9999)}", f"session_count={g.ri(0, 99)}",
+        f"keyboard={g.pick(['us', 'de', 'fr'])}", f"tokens_per_second={g.ri(1, 99)}.{g.ri(0, 9)}", f"password_min_length={g.ri(8, 16)}", f"auth_retries={g.ri(1, 5)}", f"keyspace={g.word()}",
+        f"token_ttl_seconds={g.pick([60, 300, 3600])}", f"session_timeout={g.ri(5, 60)}m"][i % 10]),
+    ("credentials", "file_path", 72, lambda g, i: [f"/var/log/{g.word()}/service.log", "/etc/ssl/certs/ca-certificates.crt", f"/run/secrets/{g.word()}_password",
+        f"C:\\Users\\{g.user()}\\AppData\\Local\\Temp\\{g.word()}.tmp", f"/home/{g.user()}/.ssh/known_hosts", f"/app/config/{g.word()}/tokens.yaml"][i % 6]),
+    ("credentials", "url_no_credentials", 72, lambda g, i: (lambda w: [f"https://api.example.com/v1/{w}/health", f"postgres://db.internal:5432/{w}", f"redis://cache.internal:6379/{g.ri(0, 15)}",
+        f"jdbc:postgresql://db:5432/{w}?sslmode=require", f"amqp://rabbitmq.internal:5672/{w}", f"mongodb+srv://cluster0.{g.s(LOWER, 5)}.mongodb.net/{w}?retryWrites=true"][i % 6])(g.word())),
+    ("credentials", "benign_header", 60, lambda g, i: ["Accept: application/json", "Content-Type: application/json; charset=utf-8", f"Cookie: theme=dark; lang={g.pick(['en', 'de', 'fr'])}",
+        "Cache-Control: no-cache", f"User-Agent: curl/8.{g.ri(0, 12)}.0", f"X-Request-Id: {g.uuid4()}"][i % 6]),
+    ("credentials", "base64_text", 72, lambda g, i: b64(g.fakers[0].sentence(nb_words=g.ri(4, 12)).encode())),
+]
 
 def make_values(g):
     values = []
-    for kind, table, pre in (("secret", SECRETS, "s_"), ("lookalike", LOOKALIKES, "l_")):
-        if kind == "lookalike":  # look-alikes are vetted against every secret needle
-            index = NeedleIndex([v["needle"] for v in values])
-        for row in table:
-            family, det, count = row[:3]
-            fn = row[3] if len(row) > 3 else getattr(Gen, pre + det)
-            seen = set()
-            for i in range(count):
-                for attempt in range(2000):
-                    out = fn(g, i)
-                    if kind == "secret":
-                        value, needle, key = (out, out, None) if isinstance(out, str) else (out + (None,))[:3]
-                        break
-                    value, bare = (out, None) if isinstance(out, str) else out
-                    needle, key = value, None
-                    if index.find(value) or accepted_anywhere(value) or (value in seen and attempt < 50):
-                        continue
+    for family, det, count, fn in SECRETS:
+        for i in range(count):
+            out = fn(g, i)
+            value, needle, key = (out, out, None) if isinstance(out, str) else (out + (None,))[:3]
+            values.append({"kind": "secret", "family": family, "detector": det, "value": value, "needle": needle} | ({"_key": key} if key else {}))
+    index = NeedleIndex([v["needle"] for v in values])  # look-alikes are vetted against every secret needle
+    for family, det, count, fn in LOOKALIKES:
+        seen = set()
+        for i in range(count):
+            for attempt in range(2000):  # redraw until nothing we test would accept it (and, mostly, unseen)
+                value, bare = (lambda o: (o, None) if isinstance(o, str) else o)(fn(g, i))
+                if not (index.find(value) or accepted_anywhere(value) or (value in seen and attempt < 50)):
                     break
-                else:
-                    raise RuntimeError(f"no acceptable {det} look-alike")
-                seen.add(value)
-                v = {"kind": kind, "family": family, "detector": det, "value": value, "needle": needle}
-                if key:
-                    v["_key"] = key
-                if kind == "lookalike" and bare:
-                    v["_bare"] = bare
-                values.append(v)
+            else:
+                raise RuntimeError(f"no acceptable {det} look-alike (last: {value!r})")
+            seen.add(value)
+            values.append({"kind": "lookalike", "family": family, "detector": det, "value": value, "needle": value} | ({"_bare": bare} if bare else {}))
     return values
-
 
 # ---- placements --------------------------------------------------------------------------------
 
@@ -979,7 +635,6 @@ def allowed_shapes(v):
     # literally (a look-alike just has to arrive intact, encoded as it was planted).
     url_ok = "\n" not in v["value"] and (v["kind"] == "lookalike" or quote(v["needle"], safe="") == v["needle"])
     return [s for s in SHAPES if s != "url" or url_ok]
-
 
 def shape_text(v, shape, n):
     """The value in one text shape; returns (text, needle as it appears in text)."""
@@ -1006,7 +661,6 @@ def shape_text(v, shape, n):
         return f"X-Request-Note: {val}", ndl
     return (JAVA_STACK if n % 2 else PY_STACK).replace("{v}", val), ndl  # stack
 
-
 def make_placements(values):
     counts, placements, version_n = {}, [], 0
     for vi, v in enumerate(values):
@@ -1030,67 +684,46 @@ def make_placements(values):
                                "text": text, "needle": needle})
     return placements
 
-
 # ---- OTLP --------------------------------------------------------------------------------------
 
 def anyv(x):
-    a = AnyValue()
-    if isinstance(x, bool):
-        a.bool_value = x
-    elif isinstance(x, int):
-        a.int_value = x
-    elif isinstance(x, float):
-        a.double_value = x
-    elif isinstance(x, str):
-        a.string_value = x
-    elif isinstance(x, list):
-        a.array_value.values.extend(anyv(y) for y in x)
-    else:
-        a.kvlist_value.values.extend(kv(k, y) for k, y in x.items())
-    return a
-
+    if isinstance(x, list):
+        return AnyValue(array_value={"values": [anyv(y) for y in x]})
+    if isinstance(x, dict):
+        return AnyValue(kvlist_value={"values": [kv(k, y) for k, y in x.items()]})
+    return AnyValue(**{{bool: "bool_value", int: "int_value", float: "double_value", str: "string_value"}[type(x)]: x})
 
 def kv(k, x): return KeyValue(key=k, value=anyv(x))
 def attrs(d): return [kv(k, x) for k, x in d.items()]
 
-
 RESOURCE = {"service.name": "corpus-shop", "service.namespace": "redaction-corpus", "deployment.environment.name": "test",
             "telemetry.sdk.language": "python", "telemetry.sdk.name": "redaction_corpus"}
 SCOPE = {"name": "ignis.redaction_corpus", "version": "1.0.0"}
-
+REQ_TYPES = {"traces": ExportTraceServiceRequest, "logs": ExportLogsServiceRequest, "metrics": ExportMetricsServiceRequest}
 
 class Otlp:
     def __init__(self, rng):
         self.r = rng
 
-    def tid(self): return self.r.getrandbits(128).to_bytes(16, "big") or b"\x01" * 16
-    def sid(self): return self.r.getrandbits(64).to_bytes(8, "big") or b"\x01" * 8
+    def tid(self): return (self.r.getrandbits(128) or 1).to_bytes(16, "big")  # valid ids are nonzero
+    def sid(self): return (self.r.getrandbits(64) or 1).to_bytes(8, "big")
 
     def span(self, p, carry_id=True):
         loc, text, key, t = p["location"], p["text"], p["key"], BASE_NS + p["id"] * 7_000_000
         s = Span(trace_id=self.tid(), span_id=self.sid(), kind=1 + p["id"] % 3, start_time_unix_nano=t,
                  end_time_unix_nano=t + self.r.randint(200_000, 90_000_000),
                  name=text if loc == "span_name" else self.r.choice(["POST /v1/orders", "GET /v1/items", "db.query", "process"]))
-        a = {"corpus.id": p["id"]} if carry_id else {}
-        a |= {"http.request.method": "POST"} if p["id"] % 2 else {"code.function.name": "place"}
-        if loc == "span_attr":
-            a[key] = text
-        elif loc == "span_attr_array":
-            a[key] = ["alpha", text, "omega"]
-        elif loc == "span_attr_nested":
-            a[NEUTRAL_KEYS[0]] = {"request": {"kind": "order", key: text}}
+        a = ({"corpus.id": p["id"]} if carry_id else {}) | ({"http.request.method": "POST"} if p["id"] % 2 else {"code.function.name": "place"})
+        a |= {"span_attr": {key: text}, "span_attr_array": {key: ["alpha", text, "omega"]},
+              "span_attr_nested": {NEUTRAL_KEYS[0]: {"request": {"kind": "order", key: text}}}}.get(loc, {})
         s.attributes.extend(attrs(a))
-        ev = lambda name, d: s.events.add(time_unix_nano=t + 100_000, name=name, attributes=attrs(d))
-        if loc == "event_name":
-            ev(text, {})
-        elif loc == "event_attr":
-            ev("note.added", {key: text})
-        elif loc == "exception_message":
-            ev("exception", {"exception.type": "java.lang.IllegalStateException", "exception.message": text})
-        elif loc == "exception_stacktrace":
-            ev("exception", {"exception.type": "ValueError", "exception.message": "rejected input",
-                             "exception.stacktrace": text})
-        elif loc == "link_attr":
+        ev = {"event_name": (text, {}), "event_attr": ("note.added", {key: text}),  # exceptions per OTel semconv
+              "exception_message": ("exception", {"exception.type": "java.lang.IllegalStateException", "exception.message": text}),
+              "exception_stacktrace": ("exception", {"exception.type": "ValueError", "exception.message": "rejected input",
+                                                     "exception.stacktrace": text})}.get(loc)
+        if ev:
+            s.events.add(time_unix_nano=t + 100_000, name=ev[0], attributes=attrs(ev[1]))
+        if loc == "link_attr":
             s.links.add(trace_id=self.tid(), span_id=self.sid(), attributes=attrs({key: text}))
         if loc == "status_message":
             s.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message=text))
@@ -1129,28 +762,22 @@ class Otlp:
                 if req is None or size + n > PB_BUDGET:
                     if req is not None:
                         yield signal, req
-                    req, size, holder = {"traces": ExportTraceServiceRequest, "logs": ExportLogsServiceRequest,
-                                         "metrics": ExportMetricsServiceRequest}[signal](), 512, None
+                    req, size, holder = REQ_TYPES[signal](), 512, None
                 size += n
                 if isinstance(item, ResourceSpans):
                     req.resource_spans.append(item)
                     continue
                 if holder is None:  # one shared resource + scope per request for the other items
-                    if signal == "traces":
-                        holder = req.resource_spans.add(resource={"attributes": attrs(RESOURCE)}).scope_spans.add(scope=SCOPE).spans
-                    elif signal == "logs":
-                        holder = req.resource_logs.add(resource={"attributes": attrs(RESOURCE)}).scope_logs.add(scope=SCOPE).log_records
-                    else:
-                        m = req.resource_metrics.add(resource={"attributes": attrs(RESOURCE)}).scope_metrics.add(scope=SCOPE).metrics.add(
-                            name="corpus.probe", unit="1", description="redaction corpus probe")
-                        holder = m.gauge.data_points
+                    res = {"resource": {"attributes": attrs(RESOURCE)}}
+                    holder = req.resource_spans.add(**res).scope_spans.add(scope=SCOPE).spans if signal == "traces" else \
+                        req.resource_logs.add(**res).scope_logs.add(scope=SCOPE).log_records if signal == "logs" else \
+                        req.resource_metrics.add(**res).scope_metrics.add(scope=SCOPE).metrics.add(
+                            name="corpus.probe", unit="1", description="redaction corpus probe").gauge.data_points
                 holder.append(item)
             if req is not None:
                 yield signal, req
 
-
 ID_FIELDS = ("traceId", "spanId", "parentSpanId")
-
 
 def ids_to(obj, conv):
     """OTLP/JSON: trace/span ids are hex, not proto3-JSON base64. conv maps one id string."""
@@ -1161,11 +788,9 @@ def ids_to(obj, conv):
         return [ids_to(x, conv) for x in obj]
     return obj
 
-
 def to_otlp_json(req):
     d = json_format.MessageToDict(req, preserving_proto_field_name=False, use_integers_for_enums=True)
     return ids_to(d, lambda s: base64.b64decode(s).hex())
-
 
 # ---- build, check, write -----------------------------------------------------------------------
 
@@ -1200,28 +825,21 @@ def build(seed):
     files["summary.json"] = (json.dumps(summary, indent=2) + "\n").encode()
     return files, values, placements
 
-
-REQ_TYPES = {"traces": ExportTraceServiceRequest, "logs": ExportLogsServiceRequest, "metrics": ExportMetricsServiceRequest}
 VALIDATORS = {"us_ssn": ssn, "ca_sin": sin, "fr_nir": nir, "de_tax_id": idnr, "es_dni": dni, "es_nie": nie,
               "it_codice_fiscale": codicefiscale, "nl_bsn": bsn, "in_aadhaar": aadhaar, "br_cpf": cpf, "br_cnpj": cnpj,
-              "au_tfn": tfn, "iban": iban, "bitcoin_address": bitcoin}
-
+              "au_tfn": tfn, "iban": iban, "bitcoin_address": bitcoin, "credit_card": luhn}
 
 def self_check(files, values, placements):
     secrets = [v for v in values if v["kind"] == "secret"]
     looks = [v for v in values if v["kind"] == "lookalike"]
     assert len(secrets) >= 3000 and len(looks) >= 3000, (len(secrets), len(looks))
-    for det, n in Counter(v["detector"] for v in secrets).items():
-        assert n >= 20, (det, n)
+    assert not [d for d, n in Counter(v["detector"] for v in secrets).items() if n < 20]
     for v in secrets:
         assert v["needle"] and v["needle"] in v["value"], v
         mod = VALIDATORS.get(v["detector"])
         # stdnum judges the number; some display variants use separators its compact() keeps
-        assert mod is None or mod.is_valid(v["value"]) or mod.is_valid(re.sub(r"[\s.\-/]", "", v["value"])), v
-        if v["detector"] == "credit_card":
-            assert luhn.is_valid(re.sub(r"\D", "", v["value"])), v
-    for v in looks:
-        assert v["needle"] == v["value"], v
+        assert mod is None or mod.is_valid(v["value"]) or mod.is_valid(re.sub(r"^(SSN|SIN|TFN) |[\s.\-/]", "", v["value"])), v
+    assert all(v["needle"] == v["value"] for v in looks)
     assert eip55("5aaeb6053f3e94c9b9a09f33669435e7ef1beaed") == "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55 vector
     assert {p["location"] for p in placements} == set(LOCATIONS)
     assert {p["shape"] for p in placements} == set(SHAPES)
@@ -1233,9 +851,7 @@ def self_check(files, values, placements):
     index = NeedleIndex([v["needle"] for v in secrets])
     for p in placements:
         assert p["needle"] in p["text"], p
-        if p["kind"] == "lookalike":
-            hit = index.find(p["text"])
-            assert hit is None, (p["id"], hit)
+        assert p["kind"] == "secret" or index.find(p["text"]) is None, (p["id"], index.find(p["text"]))
     seen_ids = Counter()
     for name, blob in files.items():
         if name.endswith(".pb"):
@@ -1248,7 +864,6 @@ def self_check(files, values, placements):
             assert back == req, name + ": OTLP/JSON does not round-trip"
             seen_ids.update(int(i) for i in re.findall(rb'"corpus\.id","value":\{"intValue":"(\d+)"', js))
     assert sorted(seen_ids) == [p["id"] for p in placements] and max(seen_ids.values()) == 1, "each placement once"
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -1274,14 +889,12 @@ def main():
         subprocess.run([sys.executable, __file__, tmp, "--seed", str(args.seed), "--no-check"], check=True,
                        env=os.environ | {"PYTHONHASHSEED": str(args.seed % 4294967295 + 1)})
         again = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
-    assert again.keys() == files.keys(), "second run wrote other files"
-    for name, blob in files.items():
-        assert hashlib.sha256(again[name]).digest() == hashlib.sha256(blob).digest(), f"{name} is not deterministic"
+    digest = lambda fs: {n: hashlib.sha256(b).hexdigest() for n, b in fs.items()}
+    assert digest(again) == digest(files), [n for n in files if digest(files)[n] != digest(again).get(n)]
     s = json.loads(files["summary.json"])
     print(f"values {s['values']}  placements {s['placements']}  files {len(files)} "
           f"({sum(map(len, files.values())) / 2 ** 20:.1f} MiB)  build {t_build:.1f}s  check {t_check:.1f}s  "
           f"total {time.monotonic() - t0:.1f}s  self-check OK, deterministic")
-
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,7 @@ pub mod proto;
 pub mod queue;
 pub mod queue_commands;
 pub mod receivers;
+pub mod redact_command;
 pub mod signal;
 pub mod telemetry;
 

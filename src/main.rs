@@ -45,6 +45,15 @@ enum Command {
         #[command(subcommand)]
         action: QueueCommand,
     },
+    /// Run the config's redaction processors over OTLP/JSON lines (the
+    /// `file` exporter's format), write them redacted to standard output and
+    /// what was found to standard error: try a config (or `mode: audit`) on
+    /// captured data first.
+    Redact {
+        /// The OTLP/JSON lines to read; `-` is standard input.
+        #[arg(long, default_value = "-")]
+        input: PathBuf,
+    },
     /// Add the agent as a native sidecar to the workloads in Kubernetes
     /// YAML and write the result to standard output, with the ConfigMap
     /// holding its config (`--config`, else the shipped one):
@@ -171,6 +180,37 @@ fn queue(action: QueueCommand) -> ExitCode {
     }
 }
 
+fn redact(config: &Config, input: &PathBuf) -> ExitCode {
+    use ignis_agent::redact_command as command;
+    if !command::has_redaction(config) {
+        eprintln!("ignis-agent redact: the config has no `redaction` processor");
+        return ExitCode::FAILURE;
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let ran = if input.as_os_str() == "-" {
+        command::run(config, &mut std::io::stdin().lock(), &mut out)
+    } else {
+        std::fs::File::open(input)
+            .and_then(|file| command::run(config, &mut std::io::BufReader::new(file), &mut out))
+    };
+    let ran = ran.and_then(|ran| std::io::Write::flush(&mut out).map(|()| ran));
+    match ran {
+        Ok(ran) => {
+            eprint!("{}", command::summary(&ran));
+            if ran.refused_count == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("ignis-agent redact: {}: {e}", input.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The production config (`config.yaml`), what `inject` ships by default.
 const SHIPPED_CONFIG: &str = include_str!("../config.yaml");
 
@@ -214,6 +254,13 @@ fn main() -> ExitCode {
     let load_config = || load(cli.config.as_ref(), &Arc::new(Registry::default()));
     match cli.command.unwrap_or(Command::Run) {
         Command::Queue { action } => queue(action),
+        Command::Redact { input } => match load_config() {
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+            Ok(config) => redact(&config, &input),
+        },
         Command::Inject {
             file,
             image,

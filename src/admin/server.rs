@@ -1,5 +1,5 @@
 //! The admin endpoint: `/healthz` (alive), `/readyz` (receivers bound),
-//! `/metrics` (Prometheus text), `/api/status`, `/api/history`,
+//! `/metrics` (Prometheus text), `/api/status`, `/api/history`, `/api/redaction`,
 //! `/api/ledger` and the status page at `/` (`page.html`, which reads those
 //! three). Readiness never depends on a destination: a sidecar's readiness
 //! gates the whole pod.
@@ -49,6 +49,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/api/ledger", get(ledger))
         .route("/api/status", get(status_json))
         .route("/api/history", get(history))
+        .route("/api/redaction", get(redaction))
         .route("/", get(status_page))
         .with_state(state)
 }
@@ -91,6 +92,12 @@ async fn ledger(
         })
         .collect();
     axum::Json(body)
+}
+
+/// What the redaction processors found, by detector, location and key
+/// (audit mode and `action: report`), and what they redacted, by rule.
+async fn redaction(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    axum::Json(crate::processors::redaction::findings_json(&state.metrics))
 }
 
 /// The figures of `/metrics` as JSON: `{"metrics": [{"name", "labels", "value"}]}`.

@@ -268,14 +268,14 @@ impl WireChain {
         if self.redactions().any(|r| r.may_touch_key(key, true)) {
             return Attribute::Other;
         }
-        match value.map(|value| self.classify_value(value)) {
+        match value.map(|value| self.classify_value(Some(key), value)) {
             None => Attribute::Untouched,
             Some(class) => class,
         }
     }
 
     /// What redaction can do to an encoded `AnyValue`.
-    fn classify_value<'a>(&self, value: &'a [u8]) -> Attribute<'a> {
+    fn classify_value<'a>(&self, key: Option<&str>, value: &'a [u8]) -> Attribute<'a> {
         let mut fields = fields(value);
         let (Some(only), None) = (fields.next(), fields.next()) else {
             // Empty is untouched; a oneof given twice is left to decoding.
@@ -287,7 +287,9 @@ impl WireChain {
         };
         match only.number {
             f::any_value::STRING => match std::str::from_utf8(only.payload) {
-                Ok(text) if self.redactions().any(|r| r.may_match(text)) => Attribute::Text(text),
+                Ok(text) if self.redactions().any(|r| r.may_change(key, text)) => {
+                    Attribute::Text(text)
+                }
                 Ok(_) => Attribute::Untouched,
                 Err(_) => Attribute::Other,
             },
@@ -336,7 +338,7 @@ impl WireChain {
     /// A log body: a string is redacted in place (a dropped one becomes
     /// `<redacted>`); a nested value goes through the processors.
     fn body(&self, encoded: &[u8]) -> Option<Vec<u8>> {
-        match self.classify_value(encoded) {
+        match self.classify_value(None, encoded) {
             Attribute::Untouched => None,
             Attribute::Text(text) => {
                 // As the decoded path: a dropped body is masked, and later

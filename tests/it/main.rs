@@ -22,6 +22,7 @@ mod overload;
 mod own_telemetry;
 mod processors;
 mod redaction;
+mod redaction_corpus;
 mod sdk_end_to_end;
 mod secrets;
 mod status_page;

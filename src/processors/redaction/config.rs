@@ -31,6 +31,31 @@ pub struct RedactionConfig {
     pub hash_key: Option<String>,
     /// Summary attributes on items that had something redacted.
     pub summary: RedactionSummary,
+    /// Literals of database statements and identifying parts of URLs.
+    pub sanitize: Sanitize,
+}
+
+/// `sanitize`: both on by default — a statement's literals and a URL's ids
+/// are personal data as often as not.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sanitize {
+    /// `db.statement`, `db.query.text`: SQL, Redis, Memcached, MongoDB and
+    /// Elasticsearch literals become `?`.
+    pub statements: bool,
+    /// `url.full`, `http.url`, `url.original`, `url.path`, `http.target`,
+    /// `url.query`, and paths in span names: ids, tokens and emails in path
+    /// segments and query values become `*`.
+    pub urls: bool,
+}
+
+impl Default for Sanitize {
+    fn default() -> Self {
+        Sanitize {
+            statements: true,
+            urls: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -59,6 +84,7 @@ impl Default for RedactionConfig {
             custom: Vec::new(),
             hash_key: None,
             summary: RedactionSummary::None,
+            sanitize: Sanitize::default(),
         }
     }
 }

@@ -87,6 +87,8 @@ pub struct Rule {
     pub context: Option<fn(&str) -> bool>,
     /// The `key` group is judged by this blocked-key list.
     pub blocked: Option<Arc<BlockedKeys>>,
+    /// Must stand alone (`detectors::Builtin::standalone`).
+    pub standalone: bool,
     /// The pattern names a `secret` group: only it is redacted.
     secret_group: bool,
     needs_captures: bool,
@@ -99,6 +101,7 @@ impl Rule {
         check: Option<fn(&str) -> bool>,
         context: Option<fn(&str) -> bool>,
         blocked: Option<Arc<BlockedKeys>>,
+        standalone: bool,
     ) -> Rule {
         let secret_group = regex.capture_names().flatten().any(|n| n == "secret");
         let needs_captures = secret_group || blocked.is_some();
@@ -108,6 +111,7 @@ impl Rule {
             check,
             context,
             blocked,
+            standalone,
             secret_group,
             needs_captures,
         }
@@ -228,8 +232,13 @@ impl Engine {
         let mut hits = Vec::new();
         for index in self.candidates(text).indices() {
             let rule = &self.rules[index];
-            let confirm = |start: usize, found: &str, end: usize| -> Option<Hit> {
-                if rule.check.is_some_and(|check| !check(found)) {
+            // `start` is where the whole match starts (what a context
+            // reads before); `found` is what would be redacted.
+            let confirm = |start: usize, found: regex::Match| -> Option<Hit> {
+                if rule.check.is_some_and(|check| !check(found.as_str())) {
+                    return None;
+                }
+                if rule.standalone && !standalone(text, found.start(), found.end()) {
                     return None;
                 }
                 if let Some(context) = rule.context {
@@ -245,15 +254,18 @@ impl Engine {
                 }
                 Some(Hit {
                     rule: index,
-                    start,
-                    end,
+                    start: found.start(),
+                    end: found.end(),
                 })
             };
             if rule.needs_captures {
                 for caps in rule.regex.captures_iter(text) {
                     let whole = caps.get(0).expect("group 0");
                     if let (Some(blocked), Some(key)) = (&rule.blocked, caps.name("key")) {
-                        if blocked.matches(key.as_str()).is_none() {
+                        // A `Cookie:` header line is `http_cookie`'s to judge.
+                        let header = key.as_str().eq_ignore_ascii_case("cookie")
+                            || key.as_str().eq_ignore_ascii_case("set-cookie");
+                        if blocked.matches(key.as_str()).is_none() || header {
                             continue;
                         }
                     }
@@ -265,15 +277,13 @@ impl Engine {
                     if found.is_empty() {
                         continue;
                     }
-                    // A context reads what precedes the whole match.
-                    if let Some(mut hit) = confirm(whole.start(), found.as_str(), found.end()) {
-                        hit.start = found.start();
+                    if let Some(hit) = confirm(whole.start(), found) {
                         hits.push(hit);
                     }
                 }
             } else {
                 for found in rule.regex.find_iter(text) {
-                    if let Some(hit) = confirm(found.start(), found.as_str(), found.end()) {
+                    if let Some(hit) = confirm(found.start(), found) {
                         hits.push(hit);
                     }
                 }
@@ -281,6 +291,26 @@ impl Engine {
         }
         hits
     }
+}
+
+/// Whether `text[start..end]` stands alone: not glued to a word, not one
+/// group of a longer run of digit groups (`27 01 47 …`, `1.2.840.…`), not
+/// a part of a dashed id (`979-0992…-5`, `ORD-2024-…`).
+fn standalone(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let glued = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let joins = |sep: u8, next: u8| {
+        (matches!(sep, b' ' | b'.' | b'-' | b'/') && next.is_ascii_digit())
+            || (sep == b'-' && next.is_ascii_alphabetic())
+    };
+    let before = start.checked_sub(1).map(|i| b[i]);
+    let before2 = start.checked_sub(2).map(|i| b[i]);
+    let after = b.get(end).copied();
+    let after2 = b.get(end + 1).copied();
+    !(before.is_some_and(glued)
+        || after.is_some_and(glued)
+        || matches!((before, before2), (Some(s), Some(n)) if joins(s, n))
+        || matches!((after, after2), (Some(s), Some(n)) if joins(s, n)))
 }
 
 /// `hits` sorted and merged where they overlap (a URL's password inside

@@ -15,6 +15,8 @@ mod detectors;
 mod engine;
 mod json_text;
 pub(crate) mod keys;
+mod percent;
+mod sanitize;
 
 pub use audit::{findings_json, Site};
 pub use config::*;
@@ -57,6 +59,7 @@ pub struct Redaction {
     disallowed_count: Counter,
     hash_key: Option<Vec<u8>>,
     summary: RedactionSummary,
+    sanitize: Sanitize,
     audit: audit::Audit,
 }
 
@@ -101,6 +104,7 @@ impl Redaction {
                 builtin.check,
                 builtin.context,
                 blocked_keys,
+                builtin.standalone,
             ));
             let mut list: Vec<String> = builtin.anchors.iter().map(|a| a.to_string()).collect();
             if builtin.blocked_key {
@@ -123,6 +127,7 @@ impl Redaction {
                 None,
                 None,
                 None,
+                false,
             ));
             anchors.push(Vec::new());
             kept.push(Detector {
@@ -151,6 +156,7 @@ impl Redaction {
             disallowed_count: counter("not_allowed_key"),
             hash_key: config.hash_key.as_ref().map(|k| k.as_bytes().to_vec()),
             summary: config.summary,
+            sanitize: config.sanitize,
             audit: audit::Audit::new(registry, name),
         })
     }
@@ -182,24 +188,78 @@ impl Redaction {
     /// Whether some detector may match `text`; `false` means `apply`
     /// leaves it as it is. Allocates nothing and counts nothing.
     pub fn may_match(&self, text: &str) -> bool {
-        self.engine.may_match(text)
+        match text.contains('%').then(|| percent::decode(text)).flatten() {
+            Some(decoded) => self.engine.may_match(&decoded.text),
+            None => self.engine.may_match(text),
+        }
+    }
+
+    /// As `may_match`, for the value of an attribute named `key` (which
+    /// sanitizing may rewrite: `db.statement`, `url.full`, ...).
+    pub fn may_change(&self, key: Option<&str>, text: &str) -> bool {
+        self.may_match(text) || key.is_some_and(|key| self.sanitizes(key).is_some())
+    }
+
+    fn sanitizes(&self, key: &str) -> Option<sanitize::Kind> {
+        let kind = sanitize::kind_of(key)?;
+        match kind {
+            sanitize::Kind::Statement if self.sanitize.statements => Some(kind),
+            sanitize::Kind::Url | sanitize::Kind::Path | sanitize::Kind::Query
+                if self.sanitize.urls =>
+            {
+                Some(kind)
+            }
+            _ => None,
+        }
     }
 
     /// `text` (a name or a message) as `apply` leaves it, when it changes.
     pub fn text(&self, text: &str) -> Option<String> {
-        self.scan(text).map(|(redacted, _)| redacted)
+        self.name_at(Site::TEXT, text)
+    }
+
+    /// A name or message at `site`: paths and URLs in it sanitized, then
+    /// scanned. A name can't be dropped: a drop rule masks it.
+    fn name_at(&self, site: Site<'_>, text: &str) -> Option<String> {
+        let sanitized = if self.sanitize.urls && self.mode_redacts() {
+            sanitize::words(text)
+        } else {
+            None
+        };
+        let current = sanitized.as_deref().unwrap_or(text);
+        match self.scan_at(site, current) {
+            Some((redacted, _)) => Some(redacted),
+            None => sanitized,
+        }
     }
 
     /// As `scan`, for the value of an attribute named `key` (which can
     /// clear a look-alike: an IPv4-shaped `service.version`).
     pub fn scan_value(&self, key: &str, text: &str) -> Option<(String, bool)> {
-        self.scan_at(
-            Site {
-                location: "attributes",
-                key: Some(key),
-            },
-            text,
-        )
+        let site = Site {
+            location: "attributes",
+            key: Some(key),
+        };
+        self.attribute_at(site, text)
+    }
+
+    /// An attribute's string value at `site`: sanitized when its key says
+    /// it is a statement or a URL, then scanned.
+    fn attribute_at(&self, site: Site<'_>, text: &str) -> Option<(String, bool)> {
+        let sanitized = match site.key.and_then(|key| self.sanitizes(key)) {
+            Some(kind) if self.mode_redacts() => sanitize::apply(kind, text),
+            _ => None,
+        };
+        let current = sanitized.as_deref().unwrap_or(text);
+        match self.scan_at(site, current) {
+            Some(done) => Some(done),
+            None => sanitized.map(|text| (text, false)),
+        }
+    }
+
+    /// Audit mode changes nothing, sanitizing included.
+    fn mode_redacts(&self) -> bool {
+        self.blocked_action != RedactAction::Report
     }
 
     /// A keyed hash of `text`: equal inputs correlate, nobody without the
@@ -237,7 +297,7 @@ impl Redaction {
 
     /// As `scan_at`, for a string `depth` JSON documents deep.
     fn scan_depth(&self, site: Site<'_>, text: &str, depth: usize) -> Option<(String, bool)> {
-        let hits = self.engine.find(site.key, text);
+        let hits = self.find(site.key, text);
         if hits.is_empty() {
             return None;
         }
@@ -247,11 +307,27 @@ impl Redaction {
             // key) are still scanned as text; the walk reported already.
             Some(walked) => {
                 let walked_text = walked.as_deref().unwrap_or(text);
-                let rest = self.engine.find(site.key, walked_text);
+                let rest = self.find(site.key, walked_text);
                 match self.replace(site, walked_text, rest, false) {
                     Some(done) => Some(done),
                     None => walked.map(|text| (text, false)),
                 }
+            }
+        }
+    }
+
+    /// Every finding in `text`; in a percent-encoded text, what is found
+    /// in its decoded form, mapped back to the encoded bytes (the escapes
+    /// would hide a secret's shape, and make words run together).
+    fn find(&self, key: Option<&str>, text: &str) -> Vec<Hit> {
+        match percent::decode(text) {
+            None => self.engine.find(key, text),
+            Some(decoded) => {
+                let mut hits = self.engine.find(key, &decoded.text);
+                for hit in &mut hits {
+                    (hit.start, hit.end) = decoded.original(hit.start, hit.end);
+                }
+                hits
             }
         }
     }
@@ -294,7 +370,7 @@ impl Redaction {
     /// attribute holding it, and whether anything was redacted.
     fn value(&self, site: Site<'_>, value: &mut AnyValue) -> (bool, bool) {
         match &mut value.value {
-            Some(Value::StringValue(text)) => match self.scan_at(site, text) {
+            Some(Value::StringValue(text)) => match self.attribute_at(site, text) {
                 Some((_, true)) => (false, true),
                 Some((redacted, false)) => {
                     *text = redacted;
@@ -469,7 +545,7 @@ impl Visitor for RedactVisitor<'_> {
             location: text_location(place),
             key: None,
         };
-        if let Some((redacted, _)) = self.0.scan_at(site, text) {
+        if let Some(redacted) = self.0.name_at(site, text) {
             *text = redacted;
         }
     }

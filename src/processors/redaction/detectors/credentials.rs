@@ -17,6 +17,16 @@ pub const DETECTORS: &[Builtin] = &[
         ..RULE
     },
     Builtin {
+        name: "oracle_connect",
+        anchors: &["jdbc:oracle"],
+        // `jdbc:oracle:thin:user/password@//host:1521/service`
+        pattern: r"(?i)jdbc:oracle:[a-z0-9]+:[^\s/:@]+/(?P<secret>[^\s@]+)@",
+        about: "passwords in Oracle JDBC thin connect strings (`user/password@//host:port/service`)",
+        example: "jdbc:oracle:thin:app/M3kcp7x7RvlF@//db.internal:1521/ORCL",
+        not: "jdbc:oracle:thin:@//db.internal:1521/ORCL",
+        ..RULE
+    },
+    Builtin {
         name: "http_authorization",
         anchors: &["authorization"],
         // A scheme with parameters (Digest, AWS SigV4) to the end of the
@@ -31,7 +41,8 @@ pub const DETECTORS: &[Builtin] = &[
         name: "http_cookie",
         anchors: &["cookie"],
         pattern: r"(?i)(?-u:\b)(?:set-)?cookie\s*:\s*(?P<secret>[^\r\n]*[^\s\r\n])",
-        about: "the value of `Cookie` and `Set-Cookie` header lines inside text (RFC 6265): every cookie of the list",
+        check: Some(cookie_credential),
+        about: "the value of `Cookie` and `Set-Cookie` header lines inside text (RFC 6265) when a cookie in it holds a credential-like value (8 characters or more with digits or mixed case): the whole list; `theme=dark; lang=en` stays",
         example: "Set-Cookie: SID=31d4d96e407aad42; Path=/; Secure; HttpOnly",
         not: "cookie banner accepted",
         ..RULE
@@ -63,7 +74,7 @@ pub const DETECTORS: &[Builtin] = &[
         anchors: &["pass", "pwd", "secret", "token", "key", "auth", "cookie", "session", "credential", "signature", "connection", "ssn"],
         // An auth scheme and its credential count as one value
         // (`Authorization: Bearer …`); otherwise a value ends at a space.
-        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:{stems})[A-Za-z0-9_.-]*)(?P<sep>\\?["']?\s*[:=]\s*\\?["']?)(?P<secret>(?:bearer|basic|digest|token|negotiate|apikey)[ \t]+[A-Za-z0-9._~+/=-]+|[^\s&;,"'<>\\]+)"#,
+        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:{stems})[A-Za-z0-9_.-]*)(?P<sep>\\?["']?\s*=\s*\\?["']?|\\?["']?\s*:\s+\\?["']?|\\?["']\s*:\s*\\?["']?)(?P<secret>(?:bearer|basic|digest|token|negotiate|apikey)[ \t]+[A-Za-z0-9._~+/=-]+|[^\s&;,"'<>\\]+)"#,
         blocked_key: true,
         about: "values of blocked keys (the blocked-key list) inside any text: `k=v` and `k: v` lists, JSON, quoted values, query strings, form bodies, cookie lists",
         example: "login ok user=bob passwd=hunter2xyz session_id=8f14e45f",
@@ -72,8 +83,8 @@ pub const DETECTORS: &[Builtin] = &[
     },
     Builtin {
         name: "generic_secret",
-        anchors: &["key", "secret", "token", "pass", "cred", "salt", "sig", "private", "pat"],
-        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:key|secret|token|pass|cred|salt|sig|private|pat)[A-Za-z0-9_.-]*)\\?["']?\s*[:=]\s*\\?["']?(?P<secret>[A-Za-z0-9+/=_.~-]{16,})"#,
+        anchors: &["key", "secret", "token", "pass", "cred", "salt", "private"],
+        pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:key|secret|token|pass|cred|salt|private)[A-Za-z0-9_.-]*)\\?["']?\s*[:=]\s*\\?["']?(?P<secret>[A-Za-z0-9+/=_.~-]{16,})"#,
         check: Some(checks::high_entropy),
         about: "a high-entropy value (≥ 16 characters, letters and digits, ≥ 3.5 bits/character, not hex or a UUID) after a secret-looking key not on the blocked list (`signing_key=…`, `webhook_salt: …`)",
         example: "signing_key=q8Xz2LmP4vR7nT1wK9bYd3F",
@@ -81,6 +92,33 @@ pub const DETECTORS: &[Builtin] = &[
         ..RULE
     },
 ];
+
+/// A cookie list holds a credential: some cookie's value (attributes of
+/// `Set-Cookie` aside) is long and has digits or mixed case.
+fn cookie_credential(list: &str) -> bool {
+    const ATTRIBUTES: &[&str] = &[
+        "expires",
+        "max-age",
+        "domain",
+        "path",
+        "samesite",
+        "priority",
+        "partitioned",
+    ];
+    list.split(';').any(|pair| {
+        let Some((name, value)) = pair.split_once('=') else {
+            return false;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        // A cookie list in a URL's decoded query ends at the next parameter.
+        let value = value.split('&').next().unwrap_or_default();
+        let value = value.trim().trim_matches('"');
+        let digits = value.bytes().any(|b| b.is_ascii_digit());
+        let mixed = value.bytes().any(|b| b.is_ascii_lowercase())
+            && value.bytes().any(|b| b.is_ascii_uppercase());
+        !ATTRIBUTES.contains(&name.as_str()) && value.len() >= 8 && (digits || mixed)
+    })
+}
 
 /// After `token` or `basic` in prose ("token expired", "basic auth"),
 /// only something with a digit or a symbol is a credential.

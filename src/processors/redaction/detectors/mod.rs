@@ -42,6 +42,10 @@ pub struct Builtin {
     pub context: Option<fn(&str) -> bool>,
     /// The pattern's `key` group is judged by the blocked-key list.
     pub blocked_key: bool,
+    /// A number that must stand alone: not a group of a longer digit
+    /// sequence (`1 27 01 47 …`), not part of a dashed id (ISBN
+    /// `979-0992…-5`, `ORD-2024-…`).
+    pub standalone: bool,
     /// Format and source, for REDACTION.md.
     pub about: &'static str,
     /// A text it must find, and one it must leave (tested).
@@ -58,6 +62,7 @@ pub const RULE: Builtin = Builtin {
     check: None,
     context: None,
     blocked_key: false,
+    standalone: false,
     about: "",
     example: "",
     not: "",
@@ -202,6 +207,48 @@ mod tests {
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
         assert!(names.len() >= 60, "{} detectors", names.len());
+    }
+
+    /// REDACTION.md lists every detector as the code has it: run with
+    /// `PRINT_DETECTOR_TABLE=1 cargo test --lib detector_table -- --nocapture`
+    /// to print the table to paste.
+    #[test]
+    fn redaction_md_lists_every_detector() {
+        let mut table = String::from(
+            "| family | detector | anchors | validator | what it finds |\n|---|---|---|---|---|\n",
+        );
+        for (family, d) in all() {
+            let anchors = if d.anchors.is_empty() {
+                format!("shape: ≥ {} digits, word ≥ {}", d.gate.digits, d.gate.word)
+            } else {
+                d.anchors
+                    .iter()
+                    .map(|a| format!("`{}`", a.replace('|', "\\|")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let validator = match (d.check.is_some(), d.context.is_some(), d.blocked_key) {
+                (_, _, true) => "blocked-key list",
+                (true, true, _) => "check + context",
+                (true, false, _) => "check",
+                (false, true, _) => "context",
+                _ => "pattern",
+            };
+            table += &format!(
+                "| {family} | `{}` | {anchors} | {validator} | {} |\n",
+                d.name,
+                d.about.replace('|', "\\|")
+            );
+        }
+        if std::env::var_os("PRINT_DETECTOR_TABLE").is_some() {
+            println!("{table}");
+        }
+        let doc = include_str!("../../../../REDACTION.md");
+        let missing: Vec<&str> = all()
+            .map(|(_, d)| d.name)
+            .filter(|name| !doc.contains(&format!("| `{name}` |")))
+            .collect();
+        assert!(missing.is_empty(), "REDACTION.md lacks {missing:?}");
     }
 
     #[test]

@@ -7,21 +7,26 @@ pub const DETECTORS: &[Builtin] = &[
         name: "ipv4",
         anchors: &["."],
         gate: Gate { digits: 4, word: 0 },
-        pattern: r"(?-u:\b)(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}(?-u:\b)",
+        // Dotted numbers of any length are taken whole, so an OID
+        // (`1.3.6.1.4.1`) or a five-part version is not read as an address.
+        pattern: r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,10}){3,}(?-u:\b)",
+        check: Some(ipv4),
         context: Some(super::not_a_version),
         about: "IPv4 dotted quads (RFC 791); not after a version word (`version 15.8.21.101`) or under a `*version` key",
         example: "client 203.0.113.42 connected",
-        not: "upgraded to version 15.8.21.101",
+        not: "upgraded to version 15.8.21.101, oid 1.3.6.1.4.1",
         ..RULE
     },
     Builtin {
         name: "ipv6",
         anchors: &[":"],
-        pattern: r"(?i)(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4}",
+        // Not inside a word or a `::`-joined name (`arn:aws:iam::1234`,
+        // `boost::asio`), and three groups at least (`::1` is no one's).
+        pattern: r"(?i)(?:^|[^0-9a-z:_])(?P<secret>(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4})(?:$|[^0-9a-z:_])",
         check: Some(ipv6),
         about: "IPv6 addresses, full or compressed (RFC 4291, RFC 5952), confirmed by a real parse",
         example: "from 2001:db8::8a2e:370:7334",
-        not: "at 12:30:45",
+        not: "at 12:30:45 in boost::asio::profile, arn:aws:iam::230071761865:role/x",
         ..RULE
     },
     Builtin {
@@ -36,6 +41,11 @@ pub const DETECTORS: &[Builtin] = &[
     },
 ];
 
+fn ipv4(text: &str) -> bool {
+    text.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
 fn ipv6(text: &str) -> bool {
-    text.parse::<std::net::Ipv6Addr>().is_ok()
+    let groups = text.split(':').filter(|g| !g.is_empty()).count();
+    groups >= 3 && text.parse::<std::net::Ipv6Addr>().is_ok()
 }

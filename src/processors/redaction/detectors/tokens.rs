@@ -34,7 +34,8 @@ pub const CLOUD: &[Builtin] = &[
     Builtin {
         name: "google_api_key",
         anchors: &["AIza"],
-        pattern: r"AIza[0-9A-Za-z_-]{35}",
+        // The key may end in `-`, after which no word boundary follows.
+        pattern: r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
         about: "Google API keys: AIza and 35 URL-safe characters (Google Cloud API keys)",
         example: "key=AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",
         not: "AIzaSy short",
@@ -43,7 +44,7 @@ pub const CLOUD: &[Builtin] = &[
     Builtin {
         name: "google_oauth_token",
         anchors: &["ya29."],
-        pattern: r"ya29\.[0-9A-Za-z_-]{20,}",
+        pattern: r"(?-u:\b)ya29\.[0-9A-Za-z_-]{20,}",
         about: "Google OAuth 2.0 access tokens (ya29.)",
         example: "token ya29.a0AfH6SMBx3kq9Zr-example_ACCESS_token",
         not: "ya29.short",
