@@ -268,14 +268,14 @@ impl WireChain {
         if self.redactions().any(|r| r.may_touch_key(key, true)) {
             return Attribute::Other;
         }
-        match value.map(|value| self.classify_value(Some(key), value)) {
+        match value.map(|value| self.classify_value(value)) {
             None => Attribute::Untouched,
             Some(class) => class,
         }
     }
 
     /// What redaction can do to an encoded `AnyValue`.
-    fn classify_value<'a>(&self, key: Option<&str>, value: &'a [u8]) -> Attribute<'a> {
+    fn classify_value<'a>(&self, value: &'a [u8]) -> Attribute<'a> {
         let mut fields = fields(value);
         let (Some(only), None) = (fields.next(), fields.next()) else {
             // Empty is untouched; a oneof given twice is left to decoding.
@@ -287,10 +287,9 @@ impl WireChain {
         };
         match only.number {
             f::any_value::STRING => match std::str::from_utf8(only.payload) {
-                Ok(text) if self.redactions().any(|r| r.may_change(key, text)) => {
-                    Attribute::Text(text)
-                }
-                Ok(_) => Attribute::Untouched,
+                // Scanned once, by `string`: asking `may_match` first
+                // would run every prefilter twice on what changes.
+                Ok(text) => Attribute::Text(text),
                 Err(_) => Attribute::Other,
             },
             // Arrays and key-value lists hold strings and keys.
@@ -338,20 +337,21 @@ impl WireChain {
     /// A log body: a string is redacted in place (a dropped one becomes
     /// `<redacted>`); a nested value goes through the processors.
     fn body(&self, encoded: &[u8]) -> Option<Vec<u8>> {
-        match self.classify_value(None, encoded) {
+        match self.classify_value(encoded) {
             Attribute::Untouched => None,
             Attribute::Text(text) => {
                 // As the decoded path: a dropped body is masked, and later
                 // redactions see the mask.
-                let mut text = Cow::Borrowed(text);
+                let (mut text, mut touched) = (Cow::Borrowed(text), false);
                 for redaction in self.redactions() {
                     match redaction.scan(&text) {
                         Some((_, true)) => text = Cow::Borrowed("<redacted>"),
                         Some((redacted, false)) => text = Cow::Owned(redacted),
-                        None => {}
+                        None => continue,
                     }
+                    touched = true;
                 }
-                changed(encoded, string_value(&text))
+                touched.then(|| string_value(&text))
             }
             Attribute::Other => self.body_decoded(encoded),
         }

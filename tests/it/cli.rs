@@ -686,3 +686,59 @@ fn the_readme_first_run_prints_writes_and_serves_the_page() {
         "colour codes in a piped log: {log}"
     );
 }
+
+/// `ignis-agent redact`: OTLP/JSON lines in (as the `file` exporter writes
+/// them), the same lines redacted out, the findings on standard error; a
+/// line that is not OTLP/JSON is left out and named, with exit status 1.
+#[test]
+fn redact_runs_the_configs_redaction_over_otlp_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        r#"
+receivers:
+  otlp: { protocols: { http: { endpoint: "127.0.0.1:0" } } }
+processors:
+  redaction: { detector_actions: { ipv4: report } }
+exporters:
+  debug: {}
+service:
+  pipelines:
+    logs: { receivers: [otlp], processors: [redaction], exporters: [debug] }
+"#,
+    );
+    let line = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"login passwd=hunter2xyz from 203.0.113.9 card 4111 1111 1111 1111"}}]}]}]}"#;
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, format!("{line}\nnot json\n{line}\n")).unwrap();
+    let out = Command::new(BIN)
+        .args(["redact", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for line in lines {
+        assert!(
+            !line.contains("hunter2xyz") && !line.contains("4111 1111"),
+            "{line}"
+        );
+        // `report`: found, counted, left as it was.
+        assert!(line.contains("203.0.113.9"), "{line}");
+        let _: serde_json::Value = serde_json::from_str(line).unwrap();
+    }
+    assert!(stderr.contains("line 2:"), "{stderr}");
+    assert!(stderr.contains("redacted"), "{stderr}");
+    assert!(
+        stderr.contains("found") && stderr.contains("ipv4 (network) in log.body"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2xyz") && !stderr.contains("203.0.113.9"),
+        "{stderr}"
+    );
+}

@@ -315,12 +315,8 @@ fn report(title: &str, outcome: &Outcome) -> (u64, u64, u64, u64, u64) {
     }
     println!("{text}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/redaction-corpus");
-    let name = title
-        .split_whitespace()
-        .next()
-        .unwrap_or("report")
-        .to_lowercase();
-    std::fs::write(out.join(format!("report-{name}.md")), &text).ok();
+    let name = if title.contains("JSON") { "json" } else { "grpc" };
+    std::fs::write(out.join(format!("report-{name}.md")), &text).unwrap();
     total
 }
 

@@ -194,12 +194,6 @@ impl Redaction {
         }
     }
 
-    /// As `may_match`, for the value of an attribute named `key` (which
-    /// sanitizing may rewrite: `db.statement`, `url.full`, ...).
-    pub fn may_change(&self, key: Option<&str>, text: &str) -> bool {
-        self.may_match(text) || key.is_some_and(|key| self.sanitizes(key).is_some())
-    }
-
     fn sanitizes(&self, key: &str) -> Option<sanitize::Kind> {
         let kind = sanitize::kind_of(key)?;
         match kind {

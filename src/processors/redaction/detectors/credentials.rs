@@ -7,7 +7,9 @@ use crate::processors::redaction::checks;
 pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "url_credentials",
-        anchors: &["://"],
+        // `@` rather than `://`: most URLs hold no user, and a set pass
+        // over the string tells so without running the pattern.
+        anchors: &["@"],
         // The password of `scheme://user:password@host` (database URLs,
         // brokers, HTTP basic auth in a URL); the user name stays.
         pattern: r"(?i)[a-z][a-z0-9+.-]*://[^\s:/?#@]*:(?P<secret>[^\s@/?#]+)@",
@@ -59,7 +61,7 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "bearer",
         anchors: &["bearer", "basic", "token"],
-        pattern: r"(?i)(?-u:\b)(?:bearer|basic|token)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})",
+        pattern: r"(?i)(?-u:\b)(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
         check: Some(credential_like),
         about: "credentials after an HTTP auth scheme in free text (`Bearer …`, `Basic …`, `token …`, RFC 6750 / RFC 7617)",
         example: "retrying with Bearer 8f14e45fceea167a5a36dedd4bea2543",
@@ -120,8 +122,14 @@ fn cookie_credential(list: &str) -> bool {
     })
 }
 
-/// After `token` or `basic` in prose ("token expired", "basic auth"),
-/// only something with a digit or a symbol is a credential.
-fn credential_like(text: &str) -> bool {
-    text.bytes().any(|b| !b.is_ascii_alphabetic())
+/// After `Bearer`, anything is a credential; after `token` or `basic` in
+/// prose ("token expired", "basic authentication"), only something with a
+/// digit or a symbol.
+fn credential_like(found: &str) -> bool {
+    let (scheme, credential) = found.split_once(char::is_whitespace).unwrap_or_default();
+    scheme.eq_ignore_ascii_case("bearer")
+        || credential
+            .trim_start()
+            .bytes()
+            .any(|b| !b.is_ascii_alphabetic())
 }

@@ -21,6 +21,35 @@ pub struct Gate {
     pub digits: u32,
     /// The longest run of `[A-Za-z0-9_-]`.
     pub word: u32,
+    /// `.` in the whole string.
+    pub dots: u32,
+    /// `:` and `-` in the whole string.
+    pub colons: u32,
+}
+
+impl Gate {
+    pub const NONE: Gate = Gate {
+        digits: 0,
+        word: 0,
+        dots: 0,
+        colons: 0,
+    };
+
+    /// At least `n` digits.
+    pub const fn digits(n: u32) -> Gate {
+        Gate {
+            digits: n,
+            ..Gate::NONE
+        }
+    }
+
+    /// A run of at least `n` token characters.
+    pub const fn word(n: u32) -> Gate {
+        Gate {
+            word: n,
+            ..Gate::NONE
+        }
+    }
 }
 
 /// A built-in detector.
@@ -57,7 +86,7 @@ pub struct Builtin {
 pub const RULE: Builtin = Builtin {
     name: "",
     anchors: &[],
-    gate: Gate { digits: 0, word: 0 },
+    gate: Gate::NONE,
     pattern: "",
     check: None,
     context: None,
@@ -140,6 +169,14 @@ pub const STEMS: &str = "{stems}";
 /// is a version after `version`, `build`, `release`, ... or under a key whose
 /// last segment ends in `version` (`service.version`).
 pub fn not_a_version(before: &str) -> bool {
+    // A product token's version: `Chrome/120.0.0.0`.
+    if before
+        .strip_suffix('/')
+        .and_then(|b| b.chars().last())
+        .is_some_and(|c| c.is_ascii_alphabetic())
+    {
+        return false;
+    }
     let word = before
         .trim_end_matches(|c: char| c.is_whitespace() || c == ':' || c == '=' || c == '"')
         .rsplit(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '.')
@@ -219,7 +256,10 @@ mod tests {
         );
         for (family, d) in all() {
             let anchors = if d.anchors.is_empty() {
-                format!("shape: ≥ {} digits, word ≥ {}", d.gate.digits, d.gate.word)
+                format!(
+                    "shape: ≥ {} digits, word ≥ {}, ≥ {} dots, ≥ {} `:`/`-`",
+                    d.gate.digits, d.gate.word, d.gate.dots, d.gate.colons
+                )
             } else {
                 d.anchors
                     .iter()
@@ -255,5 +295,6 @@ mod tests {
     fn versions_are_not_addresses() {
         assert!(!not_a_version("upgraded to version ") && !not_a_version("service.version="));
         assert!(not_a_version("client ") && not_a_version("from "));
+        assert!(!not_a_version("Mozilla/5.0 Chrome/") && not_a_version("GET /"));
     }
 }

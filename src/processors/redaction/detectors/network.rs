@@ -6,7 +6,11 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "ipv4",
         anchors: &["."],
-        gate: Gate { digits: 4, word: 0 },
+        gate: Gate {
+            digits: 4,
+            dots: 3,
+            ..Gate::NONE
+        },
         // Dotted numbers of any length are taken whole, so an OID
         // (`1.3.6.1.4.1`) or a five-part version is not read as an address.
         pattern: r"(?-u:\b)[0-9]{1,3}(?:\.[0-9]{1,10}){3,}(?-u:\b)",
@@ -20,6 +24,10 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "ipv6",
         anchors: &[":"],
+        gate: Gate {
+            colons: 2,
+            ..Gate::NONE
+        },
         // Not inside a word or a `::`-joined name (`arn:aws:iam::1234`,
         // `boost::asio`), and three groups at least (`::1` is no one's).
         pattern: r"(?i)(?:^|[^0-9a-z:_])(?P<secret>(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?|::(?:[0-9a-f]{1,4}:){0,6}[0-9a-f]{1,4})(?:$|[^0-9a-z:_])",
@@ -31,12 +39,30 @@ pub const DETECTORS: &[Builtin] = &[
     },
     Builtin {
         name: "mac_address",
-        anchors: &[":", "-", "."],
-        gate: Gate { digits: 1, word: 0 },
-        pattern: r"(?i)(?-u:\b)(?:[0-9a-f]{2}(?::[0-9a-f]{2}){5}|[0-9a-f]{2}(?:-[0-9a-f]{2}){5}|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4})(?-u:\b)",
-        about: "MAC (EUI-48) addresses with colons, dashes (IEEE 802) or Cisco's dotted groups of four",
+        anchors: &[":", "-"],
+        gate: Gate {
+            digits: 1,
+            colons: 5,
+            ..Gate::NONE
+        },
+        pattern: r"(?i)(?-u:\b)(?:[0-9a-f]{2}(?::[0-9a-f]{2}){5}|[0-9a-f]{2}(?:-[0-9a-f]{2}){5})(?-u:\b)",
+        about: "MAC (EUI-48) addresses with colons or dashes (IEEE 802)",
         example: "device 00:1A:2B:3C:4D:5E joined",
         not: "time 12:30:45:00",
+        ..RULE
+    },
+    Builtin {
+        name: "mac_address_dotted",
+        anchors: &["."],
+        gate: Gate {
+            dots: 2,
+            word: 4,
+            ..Gate::NONE
+        },
+        pattern: r"(?i)(?-u:\b)[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}(?-u:\b)",
+        about: "MAC (EUI-48) addresses in Cisco's dotted groups of four",
+        example: "port learned ba9e.29d3.6c19",
+        not: "file data.json.gz",
         ..RULE
     },
 ];

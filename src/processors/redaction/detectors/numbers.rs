@@ -6,7 +6,7 @@ use super::{Builtin, Gate, RULE};
 use crate::processors::redaction::checks;
 
 const fn digits(n: u32) -> Gate {
-    Gate { digits: n, word: 0 }
+    Gate::digits(n)
 }
 
 pub const NATIONAL_IDS: &[Builtin] = &[
@@ -80,7 +80,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "it_codice_fiscale",
-        gate: Gate { digits: 2, word: 16 },
+        gate: Gate { digits: 2, word: 16, ..Gate::NONE },
         pattern: r"(?-u:\b)[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?-u:\b)",
         standalone: true,
         check: Some(checks::it_codice_fiscale),
@@ -175,7 +175,7 @@ pub const FINANCIAL: &[Builtin] = &[
 pub const CRYPTO: &[Builtin] = &[
     Builtin {
         name: "bitcoin_address",
-        gate: Gate { digits: 1, word: 26 },
+        gate: Gate { digits: 1, word: 26, ..Gate::NONE },
         pattern: r"(?-u:\b)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|[bB][cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71})(?-u:\b)",
         check: Some(checks::bitcoin),
         about: "Bitcoin addresses: legacy and P2SH (base58check, version 0/5, BIP 13) and SegWit/Taproot (bech32 BIP 173, bech32m BIP 350)",

@@ -16,7 +16,7 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "phone",
         anchors: &["+"],
-        gate: Gate { digits: 8, word: 0 },
+        gate: Gate { digits: 8, word: 0, ..Gate::NONE },
         // `+`, the country code, then digits in any grouping: spaces,
         // dots, dashes and parentheses (`+44 7911 123456`,
         // `+81 90-1234-5678`, `+1 (415) 555-0100`).
@@ -29,7 +29,7 @@ pub const DETECTORS: &[Builtin] = &[
     },
     Builtin {
         name: "phone_national",
-        gate: Gate { digits: 9, word: 0 },
+        gate: Gate { digits: 9, word: 0, ..Gate::NONE },
         // National formats with their usual groupings; every form needs a
         // separator or parentheses, so a bare run of digits (an id, a
         // count) is not read as a phone number.

@@ -9,7 +9,7 @@ use crate::processors::redaction::checks;
 
 /// For short or common anchors: the token is at least this long.
 const fn word(n: u32) -> Gate {
-    Gate { digits: 0, word: n }
+    Gate::word(n)
 }
 
 pub const CLOUD: &[Builtin] = &[
