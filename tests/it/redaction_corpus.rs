@@ -315,7 +315,11 @@ fn report(title: &str, outcome: &Outcome) -> (u64, u64, u64, u64, u64) {
     }
     println!("{text}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/redaction-corpus");
-    let name = if title.contains("JSON") { "json" } else { "grpc" };
+    let name = if title.contains("JSON") {
+        "json"
+    } else {
+        "grpc"
+    };
     std::fs::write(out.join(format!("report-{name}.md")), &text).unwrap();
     total
 }
