@@ -147,8 +147,14 @@ impl RedactionConfig {
             );
         for name in names {
             if !known.contains(&name.as_str()) {
+                // Detectors of earlier versions that became several.
+                let became = match name.as_str() {
+                    "vendor_token" => " (now github_token, github_fine_grained_token, slack_token, slack_app_token, stripe_key, gitlab_token, npm_token and the other vendors' own)",
+                    "webhook_url" => " (now slack_webhook and chat_webhook)",
+                    _ => "",
+                };
                 return Err(Invalid::new(format!(
-                    "unknown detector `{name}` (built in: {})",
+                    "unknown detector `{name}`{became} (built in: {})",
                     known.join(", ")
                 )));
             }

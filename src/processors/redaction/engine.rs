@@ -11,8 +11,20 @@
 use super::detectors::Gate;
 use super::keys::BlockedKeys;
 use aho_corasick::AhoCorasick;
-use regex::{Regex, RegexSet};
-use std::sync::Arc;
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use std::sync::{Arc, OnceLock};
+
+/// The lazy DFA cache each pattern may grow per thread (the regex crate
+/// allows 2 MiB): short strings need little, and 78 detectors on every
+/// worker thread would otherwise add megabytes under load.
+const CACHE_LIMIT: usize = 256 << 10;
+
+/// A detector's pattern, compiled with the engine's cache limit.
+pub fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .dfa_size_limit(CACHE_LIMIT)
+        .build()
+}
 
 /// Detectors one engine can hold: the width of `Mask`.
 pub const MAX_RULES: usize = 256;
@@ -35,9 +47,6 @@ impl Mask {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a |= b;
         }
-    }
-    fn is_empty(&self) -> bool {
-        self.0.iter().all(|w| *w == 0)
     }
     fn indices(self) -> impl Iterator<Item = usize> {
         self.0.into_iter().enumerate().flat_map(|(w, mut bits)| {
@@ -136,9 +145,15 @@ impl Shape {
     }
 }
 
-/// One detector as the engine runs it.
+/// One detector as the engine runs it. Its pattern is compiled the first
+/// time a string wakes it: most of the 78 never are on a given service's
+/// data, and each compiled pattern holds memory (4 MiB for all of them).
 pub struct Rule {
-    pub regex: Regex,
+    pattern: String,
+    /// `None` inside: the pattern did not compile, the rule finds nothing
+    /// (the built-in patterns are tested to compile; a custom one is
+    /// compiled when the config is read).
+    regex: OnceLock<Option<Regex>>,
     pub gate: Gate,
     pub check: Option<fn(&str) -> bool>,
     pub context: Option<fn(&str) -> bool>,
@@ -152,17 +167,24 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule for `pattern`, already compiled or to be compiled on first use.
     pub fn new(
-        regex: Regex,
+        pattern: String,
+        compiled: Option<Regex>,
         gate: Gate,
         check: Option<fn(&str) -> bool>,
         context: Option<fn(&str) -> bool>,
         blocked: Option<Arc<BlockedKeys>>,
         standalone: bool,
     ) -> Rule {
-        let secret_group = regex.capture_names().flatten().any(|n| n == "secret");
+        let secret_group = pattern.contains("(?P<secret>");
         let needs_captures = secret_group || blocked.is_some();
+        let regex = OnceLock::new();
+        if let Some(compiled) = compiled {
+            let _ = regex.set(Some(compiled));
+        }
         Rule {
+            pattern,
             regex,
             gate,
             check,
@@ -172,6 +194,12 @@ impl Rule {
             secret_group,
             needs_captures,
         }
+    }
+
+    fn regex(&self) -> Option<&Regex> {
+        self.regex
+            .get_or_init(|| compile(&self.pattern).ok())
+            .as_ref()
     }
 }
 
@@ -194,10 +222,10 @@ pub struct Engine {
     /// Rules without anchors: their gate alone decides.
     unanchored: Mask,
     /// Rules without a multi-byte anchor, sifted by one pass of `sifter`
-    /// (whose pattern `i` is rule `sifted[i]`).
+    /// (whose pattern `i` is rule `sifted[i]`), built on first use.
     sifted_mask: Mask,
     sifted: Vec<usize>,
-    sifter: Option<RegexSet>,
+    sifter: OnceLock<Option<RegexSet>>,
 }
 
 impl Engine {
@@ -249,10 +277,6 @@ impl Engine {
             .collect();
         let mut sifted_mask = Mask::default();
         sifted.iter().for_each(|&i| sifted_mask.set(i));
-        let sifter = (!sifted.is_empty())
-            .then(|| RegexSet::new(sifted.iter().map(|&i| rules[i].regex.as_str())))
-            .transpose()
-            .map_err(|e| e.to_string())?;
         let anchors = if literals.is_empty() {
             None
         } else {
@@ -274,8 +298,20 @@ impl Engine {
             unanchored,
             sifted_mask,
             sifted,
-            sifter,
+            sifter: OnceLock::new(),
         })
+    }
+
+    fn sifter(&self) -> Option<&RegexSet> {
+        self.sifter
+            .get_or_init(|| {
+                let patterns = self.sifted.iter().map(|&i| &self.rules[i].pattern);
+                RegexSetBuilder::new(patterns)
+                    .dfa_size_limit(CACHE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// The rules worth running on `text`; allocates nothing.
@@ -300,7 +336,7 @@ impl Engine {
                 to_sift |= self.sifted_mask.has(i);
             }
         }
-        if let (true, Some(sifter)) = (to_sift, &self.sifter) {
+        if let (true, Some(sifter)) = (to_sift, self.sifter()) {
             // Drop the sifted rules the set pass finds nothing for.
             let mut matched = Mask::default();
             for at in sifter.matches(text).iter() {
@@ -313,12 +349,6 @@ impl Engine {
             }
         }
         candidates
-    }
-
-    /// Whether some detector may find something in `text`: `false` means
-    /// `find` returns nothing. Allocates nothing.
-    pub fn may_match(&self, text: &str) -> bool {
-        !self.candidates(text).is_empty()
     }
 
     /// Every confirmed finding in `text`, in no particular order; `key`
@@ -355,7 +385,8 @@ impl Engine {
                 })
             };
             if rule.needs_captures {
-                for caps in rule.regex.captures_iter(text) {
+                let Some(regex) = rule.regex() else { continue };
+                for caps in regex.captures_iter(text) {
                     let whole = caps.get(0).expect("group 0");
                     if let (Some(blocked), Some(key)) = (&rule.blocked, caps.name("key")) {
                         // A `Cookie:` header line is `http_cookie`'s to judge.
@@ -379,7 +410,8 @@ impl Engine {
                     }
                 }
             } else {
-                for found in rule.regex.find_iter(text) {
+                let Some(regex) = rule.regex() else { continue };
+                for found in regex.find_iter(text) {
                     if let Some(hit) = confirm(found.start(), found) {
                         hits.push(hit);
                     }

@@ -18,7 +18,8 @@ pub(crate) mod keys;
 mod percent;
 mod sanitize;
 
-pub use audit::{findings_json, Site};
+pub use audit::findings_json;
+use audit::Site;
 pub use config::*;
 pub use detectors::{all as builtin_detectors, Builtin};
 
@@ -33,7 +34,6 @@ use crate::signal::walk::{Place, Visitor, Walk};
 use crate::signal::AnyRequest;
 use engine::{Engine, Hit, Rule};
 use hmac::{Hmac, Mac};
-use regex::Regex;
 use sha2::Sha256;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -94,12 +94,12 @@ impl Redaction {
             if !enabled {
                 continue;
             }
+            // Compiled when first woken (`engine::Rule`).
             let pattern = builtin.pattern.replace(detectors::STEMS, &stems);
-            let regex = Regex::new(&pattern)
-                .map_err(|e| Invalid::new(format!("detector {}: {e}", builtin.name)))?;
             let blocked_keys = builtin.blocked_key.then(|| Arc::clone(&blocked));
             rules.push(Rule::new(
-                regex,
+                pattern,
+                None,
                 builtin.gate,
                 builtin.check,
                 builtin.context,
@@ -118,11 +118,12 @@ impl Redaction {
             });
         }
         for custom in &config.custom {
-            let regex = Regex::new(&custom.regex).map_err(|e| {
+            let regex = engine::compile(&custom.regex).map_err(|e| {
                 Invalid::at("custom", format!("custom detector {}: {e}", custom.name))
             })?;
             rules.push(Rule::new(
-                regex,
+                custom.regex.clone(),
+                Some(regex),
                 detectors::Gate::default(),
                 None,
                 None,
@@ -183,15 +184,6 @@ impl Redaction {
     pub fn may_touch_key(&self, key: &str, item: bool) -> bool {
         let not_allowed = item && self.allowed.as_ref().is_some_and(|a| !a.contains(key));
         not_allowed || self.blocked.matches(key).is_some()
-    }
-
-    /// Whether some detector may match `text`; `false` means `apply`
-    /// leaves it as it is. Allocates nothing and counts nothing.
-    pub fn may_match(&self, text: &str) -> bool {
-        match text.contains('%').then(|| percent::decode(text)).flatten() {
-            Some(decoded) => self.engine.may_match(&decoded.text),
-            None => self.engine.may_match(text),
-        }
     }
 
     fn sanitizes(&self, key: &str) -> Option<sanitize::Kind> {
@@ -285,7 +277,7 @@ impl Redaction {
 
     /// As `scan`, for a string found at `site`: reported findings are
     /// counted there; a string holding JSON is walked as a map.
-    pub fn scan_at(&self, site: Site<'_>, text: &str) -> Option<(String, bool)> {
+    fn scan_at(&self, site: Site<'_>, text: &str) -> Option<(String, bool)> {
         self.scan_depth(site, text, 0)
     }
 
