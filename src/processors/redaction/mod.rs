@@ -76,12 +76,18 @@ impl Redaction {
             config.default_blocked_keys,
             &config.blocked_keys,
         ));
-        // The configured extra blocked keys are `key_value` stems too.
-        let stems = std::iter::once(detectors::KEY_STEMS.to_owned())
-            .chain(config.blocked_keys.iter().filter_map(|k| {
-                let word: String = k.chars().filter(char::is_ascii_alphanumeric).collect();
-                (!word.is_empty()).then(|| regex::escape(&word))
-            }))
+        // The configured extra blocked keys are `key_value` stems (and
+        // anchors) too, as the words its pattern can match.
+        let extra_stems: Vec<String> = config
+            .blocked_keys
+            .iter()
+            .map(|k| k.chars().filter(char::is_ascii_alphanumeric).collect())
+            .filter(|word: &String| !word.is_empty())
+            .collect();
+        let stems = detectors::KEY_STEMS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra_stems.iter().map(|w| regex::escape(w)))
             .collect::<Vec<_>>()
             .join("|");
         let (mut rules, mut anchors, mut kept) = (Vec::new(), Vec::new(), Vec::new());
@@ -108,7 +114,7 @@ impl Redaction {
             ));
             let mut list: Vec<String> = builtin.anchors.iter().map(|a| a.to_string()).collect();
             if builtin.blocked_key {
-                list.extend(config.blocked_keys.iter().cloned());
+                list.extend(extra_stems.iter().cloned());
             }
             anchors.push(list);
             kept.push(Detector {
@@ -124,7 +130,7 @@ impl Redaction {
             rules.push(Rule::new(
                 custom.regex.clone(),
                 Some(regex),
-                detectors::Gate::default(),
+                detectors::Gate::NONE,
                 None,
                 None,
                 None,

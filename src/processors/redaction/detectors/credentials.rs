@@ -73,7 +73,7 @@ pub const DETECTORS: &[Builtin] = &[
         // query and form parameters, cookie lists, inside any text: the
         // value of a blocked key is redacted, the key kept.
         name: "key_value",
-        anchors: &["pass", "pwd", "secret", "token", "key", "auth", "cookie", "session", "credential", "signature", "connection", "ssn"],
+        anchors: super::KEY_STEMS,
         // An auth scheme and its credential count as one value
         // (`Authorization: Bearer …`); otherwise a value ends at a space.
         pattern: r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:{stems})[A-Za-z0-9_.-]*)(?P<sep>\\?["']?\s*=\s*\\?["']?|\\?["']?\s*:\s+\\?["']?|\\?["']\s*:\s*\\?["']?)(?P<secret>(?:bearer|basic|digest|token|negotiate|apikey)[ \t]+[A-Za-z0-9._~+/=-]+|[^\s&;,"'<>\\]+)"#,

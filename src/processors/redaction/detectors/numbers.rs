@@ -5,14 +5,10 @@
 use super::{Builtin, Gate, RULE};
 use crate::processors::redaction::checks;
 
-const fn digits(n: u32) -> Gate {
-    Gate::digits(n)
-}
-
 pub const NATIONAL_IDS: &[Builtin] = &[
     Builtin {
         name: "us_ssn",
-        gate: digits(9),
+        gate: Gate::digits(9),
         // Nine bare digits only after the number's name: any 9-digit id
         // would be one otherwise.
         pattern: r"(?-u:\b)[0-9]{3}[-. ][0-9]{2}[-. ][0-9]{4}(?-u:\b)|(?i:ssn|social security(?: number)?|ss#)[\s:#=-]*(?P<secret>[0-9]{9})(?-u:\b)",
@@ -25,7 +21,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "uk_nino",
-        gate: digits(6),
+        gate: Gate::digits(6),
         pattern: r"(?-u:\b)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-DFMP](?-u:\b)",
         standalone: true,
         check: Some(checks::uk_nino),
@@ -36,7 +32,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "ca_sin",
-        gate: digits(9),
+        gate: Gate::digits(9),
         pattern: r"(?-u:\b)[0-9]{3}[ -][0-9]{3}[ -][0-9]{3}(?-u:\b)|(?i:sin|social insurance(?: number)?)[\s:#=-]*(?P<secret>[0-9]{9})(?-u:\b)",
         standalone: true,
         check: Some(checks::ca_sin),
@@ -47,7 +43,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "fr_nir",
-        gate: digits(11),
+        gate: Gate::digits(11),
         pattern: r"(?-u:\b)[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|[2-9][0-9]) ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?-u:\b)",
         standalone: true,
         check: Some(checks::fr_nir),
@@ -58,7 +54,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "de_tax_id",
-        gate: digits(11),
+        gate: Gate::digits(11),
         pattern: r"(?-u:\b)[1-9][0-9](?: ?[0-9]{3}){3}(?-u:\b)",
         standalone: true,
         check: Some(checks::de_tax_id),
@@ -69,7 +65,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "es_dni",
-        gate: digits(7),
+        gate: Gate::digits(7),
         pattern: r"(?-u:\b)(?:[0-9]{8}|[XYZ]-?[0-9]{7})-?[A-Z](?-u:\b)",
         standalone: true,
         check: Some(checks::es_dni),
@@ -91,7 +87,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "nl_bsn",
-        gate: digits(9),
+        gate: Gate::digits(9),
         pattern: r"(?-u:\b)[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}(?-u:\b)",
         standalone: true,
         check: Some(checks::nl_bsn),
@@ -102,7 +98,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "in_aadhaar",
-        gate: digits(12),
+        gate: Gate::digits(12),
         pattern: r"(?-u:\b)[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}(?-u:\b)",
         standalone: true,
         check: Some(checks::in_aadhaar),
@@ -113,7 +109,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "br_cpf",
-        gate: digits(11),
+        gate: Gate::digits(11),
         pattern: r"(?-u:\b)[0-9]{3}\.?[0-9]{3}\.?[0-9]{3}-?[0-9]{2}(?-u:\b)",
         standalone: true,
         check: Some(checks::br_cpf),
@@ -124,7 +120,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "br_cnpj",
-        gate: digits(14),
+        gate: Gate::digits(14),
         pattern: r"(?-u:\b)[0-9]{2}\.?[0-9]{3}\.?[0-9]{3}/?[0-9]{4}-?[0-9]{2}(?-u:\b)",
         standalone: true,
         check: Some(checks::br_cnpj),
@@ -135,7 +131,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
     },
     Builtin {
         name: "au_tfn",
-        gate: digits(8),
+        gate: Gate::digits(8),
         // Bare eight or nine digits only after the number's name: one
         // number in eleven passes the check.
         pattern: r"(?-u:\b)[0-9]{3} [0-9]{3} [0-9]{3}(?-u:\b)|(?i:tfn|tax file number)[\s:#=-]*(?P<secret>[0-9]{8,9})(?-u:\b)",
@@ -151,7 +147,7 @@ pub const NATIONAL_IDS: &[Builtin] = &[
 pub const FINANCIAL: &[Builtin] = &[
     Builtin {
         name: "credit_card",
-        gate: digits(13),
+        gate: Gate::digits(13),
         pattern: r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)",
         standalone: true,
         check: Some(checks::card),
@@ -162,7 +158,7 @@ pub const FINANCIAL: &[Builtin] = &[
     },
     Builtin {
         name: "iban",
-        gate: digits(4),
+        gate: Gate::digits(4),
         pattern: r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
         check: Some(checks::iban),
         about: "IBAN (ISO 13616), compact or in groups of four: the mod-97 check",

@@ -7,11 +7,6 @@
 use super::{Builtin, Gate, RULE};
 use crate::processors::redaction::checks;
 
-/// For short or common anchors: the token is at least this long.
-const fn word(n: u32) -> Gate {
-    Gate::word(n)
-}
-
 pub const CLOUD: &[Builtin] = &[
     Builtin {
         name: "aws_access_key",
@@ -98,7 +93,7 @@ pub const CLOUD: &[Builtin] = &[
     Builtin {
         name: "databricks_token",
         anchors: &["dapi"],
-        gate: word(36),
+        gate: Gate::word(36),
         pattern: r"(?-u:\b)dapi[a-f0-9]{32}(?:-[0-9])?(?-u:\b)",
         about: "Databricks personal access tokens (dapi and 32 hex)",
         example: "dapi1234567890abcdef1234567890abcdef",
@@ -241,7 +236,7 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "twilio_api_key",
         anchors: &["SK"],
-        gate: word(34),
+        gate: Gate::word(34),
         pattern: r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)",
         about: "Twilio API key SIDs (SK and 32 hex), which come with their secret",
         example: "SK0123456789abcdef0123456789abcdef",
@@ -260,7 +255,7 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "mailgun_key",
         anchors: &["key-"],
-        gate: word(36),
+        gate: Gate::word(36),
         pattern: r"(?-u:\b)key-[0-9a-z]{32}(?-u:\b)",
         about: "Mailgun private API keys (key- and 32 lower-case letters and digits)",
         example: "key-3ax6xnjp29jd6fds4gc373sgvjxteol0",
@@ -270,7 +265,7 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "mailchimp_key",
         anchors: &["-us"],
-        gate: word(36),
+        gate: Gate::word(36),
         pattern: r"(?-u:\b)[0-9a-f]{32}-us[0-9]{1,2}(?-u:\b)",
         about: "Mailchimp API keys (32 hex, a dash and the data center)",
         example: "0123456789abcdef0123456789abcdef-us21",
@@ -307,7 +302,7 @@ pub const DETECTORS: &[Builtin] = &[
     Builtin {
         name: "huggingface_token",
         anchors: &["hf_", "api_org_"],
-        gate: word(37),
+        gate: Gate::word(37),
         pattern: r"(?-u:\b)(?:hf|api_org)_[A-Za-z0-9]{34}(?-u:\b)",
         about: "Hugging Face user access tokens (hf_) and organization tokens (api_org_): 34 letters",
         example: "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
@@ -343,7 +338,7 @@ pub const DETECTORS: &[Builtin] = &[
     },
     Builtin {
         name: "discord_bot_token",
-        gate: word(23),
+        gate: Gate::word(23),
         pattern: r"(?-u:\b)[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}(?-u:\b)",
         about: "Discord bot tokens: the base64 of the bot's id, a timestamp and an HMAC",
         example: "MTA0NTY3ODkwMTIzNDU2Nzg5MA.GaBcDe.AbCdEfGhIjKlMnOpQrStUvWxYz0123456",
